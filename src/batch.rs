@@ -1,0 +1,393 @@
+//! Pure batching: which alerts go into the next mail, and when it may go.
+//!
+//! Alerts are folded by (host, unit, message) into [`Pending`]. Memory is
+//! bounded whatever the flood: beyond [`MAX_LINES`] distinct lines, further
+//! alerts only bump per-(host, unit) counters with first/last examples, and
+//! beyond [`MAX_OVERFLOW_GROUPS`] of those, one anonymous counter. Every
+//! alert is counted in the mail that carries it; nothing is dropped silently.
+//!
+//! [`Batcher`] decides when a mail is due: a batch window after the first
+//! alert, at most `max_per_hour` mails in any sliding hour, and exponential
+//! backoff after a failed delivery. Time is passed in (monotonic ms), so all
+//! of it is tested with a fake clock.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Distinct lines kept in full in one mail.
+pub const MAX_LINES: usize = 1000;
+/// (host, unit) counters kept once lines overflow.
+pub const MAX_OVERFLOW_GROUPS: usize = 100;
+/// Bytes of a message kept per alert; a mail line is cut well before this.
+pub const MAX_MESSAGE: usize = 2048;
+const HOUR_MS: u64 = 3_600_000;
+/// Backoff doubles from the configured retry delay up to this.
+pub const MAX_RETRY_MS: u64 = 30 * 60 * 1000;
+
+/// One matching journal entry, as much of it as a mail needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// `__REALTIME_TIMESTAMP`, microseconds since the epoch.
+    pub time_usec: u64,
+    pub host: String,
+    pub unit: String,
+    pub pid: String,
+    pub message: String,
+}
+
+/// Identical alerts folded into one line.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub first: Alert,
+    pub count: u64,
+    pub last_usec: u64,
+}
+
+/// Alerts that did not get a line of their own, per (host, unit).
+#[derive(Debug, Clone)]
+pub struct Overflow {
+    pub host: String,
+    pub unit: String,
+    pub count: u64,
+    pub first: Alert,
+    pub last: Alert,
+}
+
+/// Everything waiting for the next mail.
+#[derive(Debug, Default)]
+pub struct Pending {
+    lines: Vec<Line>,
+    index: HashMap<(String, String, String), usize>,
+    overflow: Vec<Overflow>,
+    /// Alerts beyond even the overflow groups: counted only.
+    pub uncounted_groups: u64,
+    /// All alerts in this pending mail.
+    pub total: u64,
+}
+
+impl Pending {
+    pub fn add(&mut self, alert: Alert) {
+        self.total += 1;
+        let key = (
+            alert.host.clone(),
+            alert.unit.clone(),
+            alert.message.clone(),
+        );
+        if let Some(&i) = self.index.get(&key) {
+            let line = &mut self.lines[i];
+            line.count += 1;
+            line.last_usec = line.last_usec.max(alert.time_usec);
+            return;
+        }
+        if self.lines.len() < MAX_LINES {
+            self.index.insert(key, self.lines.len());
+            self.lines.push(Line {
+                last_usec: alert.time_usec,
+                first: alert,
+                count: 1,
+            });
+            return;
+        }
+        if let Some(o) = self
+            .overflow
+            .iter_mut()
+            .find(|o| o.host == alert.host && o.unit == alert.unit)
+        {
+            o.count += 1;
+            o.last = alert;
+        } else if self.overflow.len() < MAX_OVERFLOW_GROUPS {
+            self.overflow.push(Overflow {
+                host: alert.host.clone(),
+                unit: alert.unit.clone(),
+                count: 1,
+                first: alert.clone(),
+                last: alert,
+            });
+        } else {
+            self.uncounted_groups += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Lines kept in full, in the order they first appeared.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    pub fn overflow(&self) -> &[Overflow] {
+        &self.overflow
+    }
+
+    /// True once new distinct lines no longer get a line of their own.
+    pub fn is_full(&self) -> bool {
+        self.lines.len() >= MAX_LINES
+    }
+
+    /// Alerts that share a line with an earlier one or were summarised.
+    pub fn folded(&self) -> u64 {
+        self.total - self.lines.len() as u64
+    }
+
+    /// Distinct hosts and units, in order of appearance.
+    pub fn hosts_and_units(&self) -> (Vec<&str>, Vec<&str>) {
+        let mut hosts: Vec<&str> = Vec::new();
+        let mut units: Vec<&str> = Vec::new();
+        let pairs = self
+            .lines
+            .iter()
+            .map(|l| (&l.first.host, &l.first.unit))
+            .chain(self.overflow.iter().map(|o| (&o.host, &o.unit)));
+        for (h, u) in pairs {
+            if !hosts.contains(&h.as_str()) {
+                hosts.push(h);
+            }
+            if !units.contains(&u.as_str()) {
+                units.push(u);
+            }
+        }
+        (hosts, units)
+    }
+}
+
+/// When mails may go out.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub batch_ms: u64,
+    pub max_per_hour: u32,
+    pub retry_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct Batcher {
+    policy: Policy,
+    pending: Pending,
+    /// When the first pending alert arrived.
+    opened_ms: Option<u64>,
+    /// Send times within the last hour, oldest first.
+    sent_ms: VecDeque<u64>,
+    failures: u32,
+    retry_at_ms: u64,
+}
+
+impl Batcher {
+    pub fn new(policy: Policy) -> Batcher {
+        Batcher {
+            policy,
+            pending: Pending::default(),
+            opened_ms: None,
+            sent_ms: VecDeque::new(),
+            failures: 0,
+            retry_at_ms: 0,
+        }
+    }
+
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    pub fn add(&mut self, alert: Alert, now_ms: u64) {
+        self.opened_ms.get_or_insert(now_ms);
+        self.pending.add(alert);
+    }
+
+    pub fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// When the rate limit next allows a mail (0: now).
+    fn window_free_ms(&self) -> u64 {
+        let max = self.policy.max_per_hour as usize;
+        if self.sent_ms.len() < max {
+            0
+        } else {
+            self.sent_ms[self.sent_ms.len() - max] + HOUR_MS
+        }
+    }
+
+    /// When the pending mail should be attempted; `None` if nothing waits.
+    /// A full batch does not wait for the end of its window.
+    pub fn due_at_ms(&self) -> Option<u64> {
+        let opened = self.opened_ms?;
+        let window_end = if self.pending.is_full() {
+            opened
+        } else {
+            opened + self.policy.batch_ms
+        };
+        Some(window_end.max(self.window_free_ms()).max(self.retry_at_ms))
+    }
+
+    pub fn is_due(&self, now_ms: u64) -> bool {
+        self.due_at_ms().is_some_and(|t| t <= now_ms)
+    }
+
+    /// Whether the rate limit allows a mail now (for a last try at exit).
+    pub fn rate_allows(&self, now_ms: u64) -> bool {
+        self.window_free_ms() <= now_ms
+    }
+
+    /// The pending mail was accepted: start afresh.
+    pub fn delivered(&mut self, now_ms: u64) {
+        self.pending = Pending::default();
+        self.opened_ms = None;
+        self.failures = 0;
+        self.retry_at_ms = 0;
+        self.sent_ms.push_back(now_ms);
+        while self.sent_ms.front().is_some_and(|&t| t + HOUR_MS <= now_ms)
+            || self.sent_ms.len() > self.policy.max_per_hour as usize
+        {
+            self.sent_ms.pop_front();
+        }
+    }
+
+    /// The pending mail was not accepted: keep it, back off. Returns the
+    /// delay until the next try.
+    pub fn failed(&mut self, now_ms: u64) -> u64 {
+        let shift = self.failures.min(20);
+        self.failures += 1;
+        let delay = self
+            .policy
+            .retry_ms
+            .saturating_mul(1 << shift)
+            .min(MAX_RETRY_MS.max(self.policy.retry_ms));
+        self.retry_at_ms = now_ms + delay;
+        delay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(unit: &str, message: &str, t: u64) -> Alert {
+        Alert {
+            time_usec: t,
+            host: "web1".into(),
+            unit: unit.into(),
+            pid: "42".into(),
+            message: message.into(),
+        }
+    }
+
+    fn policy(batch_ms: u64, max_per_hour: u32) -> Policy {
+        Policy {
+            batch_ms,
+            max_per_hour,
+            retry_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn identical_alerts_fold_into_one_line_with_count_and_last_time() {
+        let mut p = Pending::default();
+        p.add(alert("a.service", "boom", 10));
+        p.add(alert("b.service", "boom", 11));
+        p.add(alert("a.service", "boom", 12));
+        assert_eq!(p.total, 3);
+        assert_eq!(p.lines().len(), 2);
+        assert_eq!(p.lines()[0].count, 2);
+        assert_eq!(p.lines()[0].first.time_usec, 10);
+        assert_eq!(p.lines()[0].last_usec, 12);
+        assert_eq!(p.folded(), 1);
+        let (hosts, units) = p.hosts_and_units();
+        assert_eq!(hosts, vec!["web1"]);
+        assert_eq!(units, vec!["a.service", "b.service"]);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_every_alert_counted() {
+        let mut p = Pending::default();
+        let n = MAX_LINES as u64 + 5000;
+        for i in 0..n {
+            let unit = format!("u{}.service", i % 150);
+            p.add(alert(&unit, &format!("error {i}"), i));
+        }
+        assert_eq!(p.lines().len(), MAX_LINES);
+        assert_eq!(p.overflow().len(), MAX_OVERFLOW_GROUPS);
+        let counted: u64 = p.lines().iter().map(|l| l.count).sum::<u64>()
+            + p.overflow().iter().map(|o| o.count).sum::<u64>()
+            + p.uncounted_groups;
+        assert_eq!(counted, n);
+        assert_eq!(p.total, n);
+        assert!(p.uncounted_groups > 0);
+        let o = &p.overflow()[0];
+        assert!(o.first.time_usec < o.last.time_usec);
+    }
+
+    #[test]
+    fn batch_window_opens_with_the_first_alert() {
+        let mut b = Batcher::new(policy(10_000, 30));
+        assert_eq!(b.due_at_ms(), None);
+        b.add(alert("a", "x", 0), 1_000);
+        b.add(alert("a", "y", 0), 5_000);
+        assert_eq!(b.due_at_ms(), Some(11_000));
+        assert!(!b.is_due(10_999));
+        assert!(b.is_due(11_000));
+        b.delivered(11_000);
+        assert!(b.is_empty());
+        assert_eq!(b.due_at_ms(), None);
+    }
+
+    #[test]
+    fn zero_batch_sends_at_once() {
+        let mut b = Batcher::new(policy(0, 30));
+        b.add(alert("a", "x", 0), 7);
+        assert!(b.is_due(7));
+    }
+
+    #[test]
+    fn rate_limit_is_a_sliding_hour_and_excess_waits_for_a_digest() {
+        let mut b = Batcher::new(policy(0, 3));
+        for i in 0..3 {
+            let t = i * 60_000;
+            b.add(alert("a", "x", 0), t);
+            assert!(b.is_due(t));
+            b.delivered(t);
+        }
+        // The fourth mail must wait until the first send leaves the window.
+        for i in 0..500 {
+            b.add(alert("a", &format!("e{i}"), i), 200_000 + i);
+        }
+        assert_eq!(b.due_at_ms(), Some(HOUR_MS));
+        assert!(!b.is_due(HOUR_MS - 1));
+        assert!(b.is_due(HOUR_MS));
+        assert_eq!(b.pending().total, 500);
+        b.delivered(HOUR_MS);
+        // The second send (at 60 s) is the next to expire.
+        b.add(alert("a", "x", 0), HOUR_MS + 1);
+        assert_eq!(b.due_at_ms(), Some(HOUR_MS + 60_000));
+        assert!(!b.rate_allows(HOUR_MS + 59_999));
+        assert!(b.rate_allows(HOUR_MS + 60_000));
+    }
+
+    #[test]
+    fn a_full_batch_does_not_wait_for_its_window() {
+        let mut b = Batcher::new(policy(600_000, 30));
+        for i in 0..MAX_LINES {
+            b.add(alert("a", &format!("e{i}"), 0), 100);
+        }
+        assert_eq!(b.due_at_ms(), Some(100));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_a_bound() {
+        let mut b = Batcher::new(policy(0, 1000));
+        b.add(alert("a", "x", 0), 0);
+        let delays: Vec<u64> = (0..10).map(|_| b.failed(0)).collect();
+        assert_eq!(&delays[..4], &[30_000, 60_000, 120_000, 240_000]);
+        assert_eq!(*delays.last().unwrap(), MAX_RETRY_MS);
+        assert!(!b.is_due(MAX_RETRY_MS - 1));
+        assert!(b.is_due(MAX_RETRY_MS));
+        // Alerts arriving meanwhile join the same pending mail.
+        b.add(alert("a", "y", 0), 5);
+        assert_eq!(b.pending().total, 2);
+        b.delivered(MAX_RETRY_MS);
+        b.add(alert("a", "z", 0), MAX_RETRY_MS + 1);
+        assert!(b.is_due(MAX_RETRY_MS + 1), "success resets the backoff");
+    }
+}

@@ -1,0 +1,610 @@
+//! The `logmon.conf` reader: tiny, line based, strict.
+//!
+//! Each line is blank, a comment (first non-blank character `#`), a
+//! `[section]` header, or `key OP value`, where OP is `=` or (in rules) `~`.
+//! Values run to the end of the line, so a regex may contain `#`. Unknown
+//! keys and sections, bad values and bad regexes are errors; every bad line is
+//! reported, as `FILE:LINE: message`, so the admin fixes them all at once.
+
+use crate::rules::{Condition, Rule, Rules, Test};
+use std::path::{Path, PathBuf};
+
+/// Which journal to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Local,
+    Directory(PathBuf),
+    Namespace(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boot {
+    Current,
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub to: Vec<String>,
+    pub from: String,
+    pub sendmail: PathBuf,
+    /// Collect alerts this long after the first one (milliseconds).
+    pub batch_ms: u64,
+    pub max_per_hour: u32,
+    /// Kill a sendmail that has not exited after this long (milliseconds).
+    pub timeout_ms: u64,
+    /// First retry delay after a failed delivery (milliseconds); doubles.
+    pub retry_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub priority: u8,
+    pub boot: Boot,
+    pub state_file: Option<PathBuf>,
+    pub source: Source,
+    pub mail: MailConfig,
+    pub rules: Rules,
+}
+
+/// Regexes come from a file root may not have written alone; bound what a
+/// hostile or careless pattern can cost (see regex-lite's builder docs).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_NEST_LIMIT: u32 = 64;
+
+pub const PRIORITY_NAMES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Section {
+    Global,
+    Mail,
+    Match,
+    Ignore,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, crate::error::Error> {
+        let text = std::fs::read(path)
+            .map_err(|e| crate::error::Error::io(format!("reading {}", path.display()), e))?;
+        Config::parse(path, &text).map_err(crate::error::Error::Config)
+    }
+
+    /// Parse `text` (the contents of `path`); on failure, every error line.
+    pub fn parse(path: &Path, text: &[u8]) -> Result<Config, Vec<String>> {
+        let mut p = Parser {
+            path,
+            errors: Vec::new(),
+            seen: Vec::new(),
+            config: Config::default_for(path),
+        };
+        let mut section = Section::Global;
+        // The rule being read, and whether one of its lines was bad (then an
+        // "empty rule" error would only repeat that one).
+        let mut rule: Option<(Section, Rule, bool)> = None;
+        for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let n = index + 1;
+            let Ok(line) = std::str::from_utf8(raw) else {
+                p.error(n, "not valid UTF-8".into());
+                continue;
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[') {
+                p.finish_rule(rule.take());
+                section = match name.strip_suffix(']').map(str::trim) {
+                    Some("mail") => Section::Mail,
+                    Some("match") => Section::Match,
+                    Some("ignore") => Section::Ignore,
+                    Some(other) => {
+                        p.error(n, format!("unknown section [{other}]"));
+                        // Skip its keys quietly: one error per mistake.
+                        Section::Global
+                    }
+                    None => {
+                        p.error(n, "section header without closing ']'".into());
+                        Section::Global
+                    }
+                };
+                if matches!(section, Section::Match | Section::Ignore) {
+                    rule = Some((
+                        section,
+                        Rule {
+                            line: n,
+                            conditions: Vec::new(),
+                        },
+                        false,
+                    ));
+                }
+                continue;
+            }
+            let Some((key, op, value)) = split_line(line) else {
+                p.error(n, format!("expected 'key = value', got '{line}'"));
+                continue;
+            };
+            match section {
+                Section::Global | Section::Mail => {
+                    if op != '=' {
+                        p.error(n, format!("'{key}' takes '=', not '{op}'"));
+                    } else {
+                        p.setting(n, section, key, value);
+                    }
+                }
+                Section::Match | Section::Ignore => {
+                    let cond = p.condition(n, key, op, value);
+                    if let Some((_, r, bad)) = rule.as_mut() {
+                        match cond {
+                            Some(c) => r.conditions.push(c),
+                            None => *bad = true,
+                        }
+                    }
+                }
+            }
+        }
+        p.finish_rule(rule.take());
+        p.check_complete();
+        if p.errors.is_empty() {
+            Ok(p.config)
+        } else {
+            Err(p.errors)
+        }
+    }
+
+    fn default_for(path: &Path) -> Config {
+        Config {
+            path: path.to_path_buf(),
+            priority: 6,
+            boot: Boot::Current,
+            state_file: Some(PathBuf::from("/var/lib/logmon/cursor")),
+            source: Source::Local,
+            mail: MailConfig {
+                to: vec!["root".into()],
+                from: "logmon".into(),
+                sendmail: PathBuf::from("/usr/sbin/sendmail"),
+                batch_ms: 10_000,
+                max_per_hour: 30,
+                timeout_ms: 60_000,
+                retry_ms: 30_000,
+            },
+            rules: Rules::default(),
+        }
+    }
+
+    /// The short summary `--check` prints.
+    pub fn summary(&self) -> String {
+        let source = match &self.source {
+            Source::Local => "local journal".to_string(),
+            Source::Directory(d) => format!("journal files in {}", d.display()),
+            Source::Namespace(ns) => format!("journal namespace {ns}"),
+        };
+        let boot = match self.boot {
+            Boot::Current => "current",
+            Boot::All => "all",
+        };
+        let state = match &self.state_file {
+            Some(p) => p.display().to_string(),
+            None => "none (always start at the end)".into(),
+        };
+        let m = &self.mail;
+        format!(
+            "{}: OK\n  source:   {source}, priority <= {}, boot = {boot}\n  rules:    {} match, {} ignore\n  mail:     to {} from {} via {}\n  batching: {} ms, at most {} mails/hour\n  state:    {state}\n",
+            self.path.display(),
+            PRIORITY_NAMES[self.priority as usize],
+            self.rules.matches.len(),
+            self.rules.ignores.len(),
+            m.to.join(", "),
+            m.from,
+            m.sendmail.display(),
+            m.batch_ms,
+            m.max_per_hour,
+        )
+    }
+}
+
+struct Parser<'a> {
+    path: &'a Path,
+    errors: Vec<String>,
+    /// Settings already given, to catch duplicates.
+    seen: Vec<String>,
+    config: Config,
+}
+
+impl Parser<'_> {
+    fn error(&mut self, line: usize, msg: String) {
+        self.errors
+            .push(format!("{}:{}: {}", self.path.display(), line, msg));
+    }
+
+    fn setting(&mut self, n: usize, section: Section, key: &str, value: &str) {
+        let qualified = if section == Section::Mail {
+            format!("mail.{key}")
+        } else {
+            key.to_string()
+        };
+        if self.seen.contains(&qualified) {
+            self.error(n, format!("'{key}' given twice"));
+            return;
+        }
+        self.seen.push(qualified);
+        let c = &mut self.config;
+        let result = match (section, key) {
+            (Section::Global, "priority") => parse_priority(value).map(|p| c.priority = p),
+            (Section::Global, "boot") => match value {
+                "current" => set(&mut c.boot, Boot::Current),
+                "all" => set(&mut c.boot, Boot::All),
+                _ => Err("boot must be 'current' or 'all'".into()),
+            },
+            (Section::Global, "state_file") => {
+                c.state_file = (!value.is_empty()).then(|| PathBuf::from(value));
+                match &c.state_file {
+                    Some(p) if !p.is_absolute() => {
+                        Err("state_file must be an absolute path".into())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            (Section::Global, "directory") => {
+                self.set_source(value, |v| Source::Directory(v.into()))
+            }
+            (Section::Global, "namespace") => match validate_namespace(value) {
+                Ok(()) => self.set_source(value, |v| Source::Namespace(v.into())),
+                Err(e) => Err(e),
+            },
+            (Section::Mail, "to") => parse_recipients(value).map(|to| c.mail.to = to),
+            (Section::Mail, "from") => validate_address(value).map(|()| c.mail.from = value.into()),
+            (Section::Mail, "sendmail") => {
+                if value.starts_with('/') {
+                    set(&mut c.mail.sendmail, PathBuf::from(value))
+                } else {
+                    Err("sendmail must be an absolute path".into())
+                }
+            }
+            (Section::Mail, "batch") => parse_duration_ms(value).map(|d| c.mail.batch_ms = d),
+            (Section::Mail, "max_per_hour") => match value.parse::<u32>() {
+                Ok(n) if n >= 1 => set(&mut c.mail.max_per_hour, n),
+                _ => Err("max_per_hour must be a whole number of at least 1".into()),
+            },
+            (Section::Mail, "timeout") => match parse_duration_ms(value) {
+                Ok(d) if d >= 1000 => set(&mut c.mail.timeout_ms, d),
+                Ok(_) => Err("timeout must be at least 1s".into()),
+                Err(e) => Err(e),
+            },
+            (Section::Mail, "retry") => match parse_duration_ms(value) {
+                Ok(d) if d >= 100 => set(&mut c.mail.retry_ms, d),
+                Ok(_) => Err("retry must be at least 100ms".into()),
+                Err(e) => Err(e),
+            },
+            (Section::Global, _) => Err(format!("unknown key '{key}'")),
+            _ => Err(format!("unknown key '{key}' in [mail]")),
+        };
+        if let Err(msg) = result {
+            self.error(n, msg);
+        }
+    }
+
+    fn set_source(&mut self, value: &str, make: impl Fn(&str) -> Source) -> Result<(), String> {
+        if value.is_empty() {
+            return Ok(());
+        }
+        if self.config.source != Source::Local {
+            return Err("give only one of 'directory' and 'namespace'".into());
+        }
+        self.config.source = make(value);
+        Ok(())
+    }
+
+    fn condition(&mut self, n: usize, key: &str, op: char, value: &str) -> Option<Condition> {
+        if !is_field_name(key) {
+            self.error(
+                n,
+                format!("'{key}' is not a journal field name (upper case letters, digits, '_')"),
+            );
+            return None;
+        }
+        if value.is_empty() {
+            self.error(n, format!("empty value for {key}"));
+            return None;
+        }
+        let test = if op == '=' {
+            Test::Contains(value.as_bytes().to_vec())
+        } else {
+            match regex_lite::RegexBuilder::new(value)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .nest_limit(REGEX_NEST_LIMIT)
+                .build()
+            {
+                Ok(re) => Test::Regex(re),
+                Err(e) => {
+                    // regex-lite errors span lines; keep the report one line each.
+                    let msg = e.to_string().replace('\n', " ");
+                    self.error(n, format!("bad regex: {msg}"));
+                    return None;
+                }
+            }
+        };
+        Some(Condition {
+            field: key.to_string(),
+            test,
+        })
+    }
+
+    fn finish_rule(&mut self, rule: Option<(Section, Rule, bool)>) {
+        let Some((section, rule, had_bad_line)) = rule else {
+            return;
+        };
+        if had_bad_line {
+            return;
+        }
+        if rule.conditions.is_empty() {
+            self.error(
+                rule.line,
+                "empty rule: a [match] or [ignore] needs at least one condition".into(),
+            );
+            return;
+        }
+        match section {
+            Section::Match => self.config.rules.matches.push(rule),
+            _ => self.config.rules.ignores.push(rule),
+        }
+    }
+
+    fn check_complete(&mut self) {
+        if self.errors.is_empty() && self.config.rules.matches.is_empty() {
+            self.errors.push(format!(
+                "{}: no [match] rule: logmon would never alert",
+                self.path.display()
+            ));
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: T) -> Result<(), String> {
+    *slot = value;
+    Ok(())
+}
+
+/// Split `key OP value`; the key is a run of letters, digits and `_`.
+fn split_line(line: &str) -> Option<(&str, char, &str)> {
+    let key_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(line.len());
+    let key = &line[..key_end];
+    let rest = line[key_end..].trim_start();
+    let op = rest.chars().next()?;
+    if key.is_empty() || (op != '=' && op != '~') {
+        return None;
+    }
+    Some((key, op, rest[1..].trim()))
+}
+
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+pub fn parse_priority(value: &str) -> Result<u8, String> {
+    let v = value.to_ascii_lowercase();
+    let p = match v.as_str() {
+        "error" => Some(3),
+        "warn" => Some(4),
+        _ => PRIORITY_NAMES
+            .iter()
+            .position(|&n| n == v)
+            .map(|i| i as u8)
+            .or_else(|| v.parse::<u8>().ok().filter(|&p| p <= 7)),
+    };
+    p.ok_or_else(|| format!("bad priority '{value}': use emerg, alert, crit, err, warning, notice, info, debug or 0-7"))
+}
+
+/// `0`, `10` (seconds), `500ms`, `10s`, `5m`, `2h`, `1d` to milliseconds.
+pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (num, unit) = value.split_at(split);
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "bad duration '{value}': use e.g. 0, 500ms, 10s, 5m, 1h"
+            ))
+        }
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("bad duration '{value}': use e.g. 0, 500ms, 10s, 5m, 1h"))
+}
+
+fn parse_recipients(value: &str) -> Result<Vec<String>, String> {
+    let to: Vec<String> = value.split(',').map(|s| s.trim().to_string()).collect();
+    for r in &to {
+        validate_address(r)?;
+    }
+    Ok(to)
+}
+
+/// A recipient goes on sendmail's command line (after `--`) and into a
+/// header: it must not look like an option, nor hold blanks or controls.
+pub fn validate_address(addr: &str) -> Result<(), String> {
+    if addr.is_empty() {
+        return Err("empty mail address".into());
+    }
+    if addr.starts_with('-') {
+        return Err(format!("mail address '{addr}' must not start with '-'"));
+    }
+    if let Some(c) = addr.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, ',' | '<' | '>' | '"' | '\\' | ';')
+    }) {
+        return Err(format!(
+            "mail address '{}' holds a forbidden character {:?}",
+            addr, c
+        ));
+    }
+    Ok(())
+}
+
+fn validate_namespace(value: &str) -> Result<(), String> {
+    if value.is_empty()
+        || value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        Ok(())
+    } else {
+        Err(format!("bad namespace '{value}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests::MapEntry;
+
+    fn parse(text: &str) -> Result<Config, Vec<String>> {
+        Config::parse(Path::new("t.conf"), text.as_bytes())
+    }
+
+    fn errors(text: &[u8]) -> Vec<String> {
+        Config::parse(Path::new("t.conf"), text).expect_err("config should be rejected")
+    }
+
+    const SHIPPED: &str = include_str!("../logmon.conf");
+
+    #[test]
+    fn shipped_config_parses_with_script_rules() {
+        let c = parse(SHIPPED).expect("shipped logmon.conf is valid");
+        assert_eq!(c.priority, 6);
+        assert_eq!(c.boot, Boot::Current);
+        assert_eq!(c.rules.matches.len(), 1);
+        assert_eq!(c.rules.ignores.len(), 2);
+        assert_eq!(c.mail.to, vec!["root"]);
+        let mut e = MapEntry::new(&[("MESSAGE", "Disk Problem")]);
+        assert!(c.rules.alerts(&mut e));
+    }
+
+    #[test]
+    fn every_valid_form() {
+        let c = parse(
+            "# comment\n  \n   # indented comment\npriority = err\nboot=all\nstate_file =\n\
+             namespace = app-1\n[mail]\nto = root, admin@example.org\nfrom = logmon@host\n\
+             sendmail = /bin/true\nbatch = 0\nmax_per_hour = 5\ntimeout = 2m\nretry = 500ms\n\
+             [match]\nMESSAGE ~ a#b\nPRIORITY = 3\n[match]\n_SYSTEMD_UNIT = x.service\n\
+             [ignore]\nMESSAGE = y\r\n",
+        )
+        .unwrap();
+        assert_eq!(c.priority, 3);
+        assert_eq!(c.boot, Boot::All);
+        assert_eq!(c.state_file, None);
+        assert_eq!(c.source, Source::Namespace("app-1".into()));
+        assert_eq!(c.mail.to, vec!["root", "admin@example.org"]);
+        assert_eq!(c.mail.from, "logmon@host");
+        assert_eq!(c.mail.sendmail, PathBuf::from("/bin/true"));
+        assert_eq!(c.mail.batch_ms, 0);
+        assert_eq!(c.mail.max_per_hour, 5);
+        assert_eq!(c.mail.timeout_ms, 120_000);
+        assert_eq!(c.mail.retry_ms, 500);
+        assert_eq!(c.rules.matches.len(), 2);
+        assert_eq!(c.rules.matches[0].conditions.len(), 2);
+        assert_eq!(c.rules.ignores.len(), 1);
+        // '#' belongs to the regex: no trailing comments.
+        let mut e = MapEntry::new(&[("MESSAGE", "xa#by"), ("PRIORITY", "3")]);
+        assert!(c.rules.matches[0].holds(&mut e));
+        // CR of a CRLF line is trimmed.
+        let mut e = MapEntry::new(&[("MESSAGE", "y")]);
+        assert!(c.rules.ignores[0].holds(&mut e));
+    }
+
+    #[test]
+    fn priority_names_and_numbers() {
+        assert_eq!(parse_priority("emerg"), Ok(0));
+        assert_eq!(parse_priority("WARNING"), Ok(4));
+        assert_eq!(parse_priority("7"), Ok(7));
+        assert!(parse_priority("8").is_err());
+        assert!(parse_priority("loud").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("0"), Ok(0));
+        assert_eq!(parse_duration_ms("10"), Ok(10_000));
+        assert_eq!(parse_duration_ms("10s"), Ok(10_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms("5m"), Ok(300_000));
+        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert!(parse_duration_ms("ten").is_err());
+        assert!(parse_duration_ms("-1s").is_err());
+        assert!(parse_duration_ms("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn every_bad_line_is_reported_with_its_number() {
+        let errs = errors(
+            b"priority = loud\nfrobnicate = 1\n[mail]\nto = -oQ/tmp/x\nbatch = soon\n\
+              [match]\nMESSAGE ~ (unclosed\nmessage = x\nMESSAGE ~\n[bogus]\njust words\n\
+              [ignore]\n[match]\nPRIORITY = 3\n",
+        );
+        let expect = [
+            "t.conf:1: bad priority",
+            "t.conf:2: unknown key 'frobnicate'",
+            "t.conf:4: mail address '-oQ/tmp/x' must not start with '-'",
+            "t.conf:5: bad duration",
+            "t.conf:7: bad regex",
+            "t.conf:8: 'message' is not a journal field name",
+            "t.conf:9: empty value for MESSAGE",
+            "t.conf:10: unknown section [bogus]",
+            "t.conf:11: expected 'key = value'",
+            "t.conf:12: empty rule",
+        ];
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_on_its_line() {
+        let errs = errors(b"[match]\nMESSAGE = ok\nMESSAGE = \xff\xfe\n");
+        assert_eq!(errs, vec!["t.conf:3: not valid UTF-8"]);
+    }
+
+    #[test]
+    fn more_error_classes() {
+        let errs = errors(b"priority = 3\npriority = 4\n[mail]\nto = a b\nmax_per_hour = 0\nsendmail = sendmail\nbatch ~ 1\n[match]\nMESSAGE = x\n");
+        assert_eq!(errs.len(), 5, "{errs:#?}");
+        assert!(errs[0].starts_with("t.conf:2: 'priority' given twice"));
+        assert!(errs[1].starts_with("t.conf:4: mail address 'a b'"));
+        assert!(errs[2].starts_with("t.conf:5: max_per_hour"));
+        assert!(errs[3].starts_with("t.conf:6: sendmail must be an absolute path"));
+        assert!(errs[4].starts_with("t.conf:7: 'batch' takes '='"));
+        let errs = errors(b"directory = /a\nnamespace = b\n[match]\nMESSAGE = x\n");
+        assert!(errs[0].starts_with("t.conf:2: give only one"), "{errs:?}");
+        let errs = errors(b"[mail]\nto = root\n");
+        assert_eq!(
+            errs,
+            vec!["t.conf: no [match] rule: logmon would never alert"]
+        );
+    }
+
+    #[test]
+    fn hostile_regex_is_bounded() {
+        let deep = format!(
+            "[match]\nMESSAGE ~ {}a{}\n",
+            "(".repeat(500),
+            ")".repeat(500)
+        );
+        assert!(errors(deep.as_bytes())[0].starts_with("t.conf:2: bad regex"));
+        let big = "[match]\nMESSAGE ~ (\\w{1000}){1000}\n";
+        assert!(errors(big.as_bytes())[0].starts_with("t.conf:2: bad regex"));
+    }
+}

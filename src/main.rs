@@ -1,0 +1,98 @@
+//! logmon: follow the systemd journal and mail an alert when an entry looks
+//! like trouble. This file wires the command line to the monitor and maps
+//! errors to exit codes (0 ok, 1 runtime failure, 2 usage or config error).
+
+#![deny(unsafe_code)]
+
+mod batch;
+mod cli;
+mod config;
+mod daemon;
+mod error;
+#[allow(unsafe_code)]
+mod journal;
+mod log;
+mod mail;
+mod rules;
+mod sendmail;
+mod state;
+#[allow(unsafe_code)]
+mod sys;
+
+use crate::cli::Command;
+use crate::config::{Config, Source};
+use crate::error::{Context, Error};
+use crate::log::{log, ERR};
+use std::path::PathBuf;
+
+const DEFAULT_CONFIG: &str = "/etc/logmon.conf";
+
+fn main() {
+    let code = match run() {
+        Ok(code) => code,
+        Err(Error::Config(lines)) => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            2
+        }
+        Err(e) => {
+            log!(ERR, "{e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run() -> Result<i32, Error> {
+    let opts = match cli::parse(std::env::args().skip(1)).map_err(Error::Usage)? {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            return Ok(0);
+        }
+        Command::Version => {
+            println!("logmon {}", env!("CARGO_PKG_VERSION"));
+            return Ok(0);
+        }
+        Command::Run(o) => o,
+    };
+    let config_path = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let mut config = Config::load(&config_path)?;
+    if let Some(dir) = &opts.directory {
+        config.source = Source::Directory(dir.clone());
+    }
+    if let Some(ns) = &opts.namespace {
+        config.source = Source::Namespace(ns.clone());
+    }
+    if opts.check {
+        print!("{}", config.summary());
+        return Ok(0);
+    }
+    if opts.test_mail {
+        daemon::test_mail(&config, opts.dry_run)?;
+        return Ok(0);
+    }
+    // Block the signals before anything else can be interrupted by them.
+    let signals = if opts.once {
+        None
+    } else {
+        Some(sys::SignalFd::new().context(|| "setting up signal handling".into())?)
+    };
+    let run_opts = daemon::RunOptions {
+        once: opts.once,
+        dry_run: opts.dry_run,
+        since: opts.since.clone(),
+    };
+    let mut monitor = daemon::Monitor::new(config, run_opts)?;
+    monitor.position()?;
+    match signals {
+        None => Ok(if monitor.run_once() { 0 } else { 1 }),
+        Some(signals) => {
+            monitor.follow(&config_path, &signals)?;
+            Ok(0)
+        }
+    }
+}

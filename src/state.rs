@@ -1,0 +1,87 @@
+//! The state file: the journal cursor up to which every alert was mailed.
+//!
+//! Written atomically (temp file in the same directory, fsync, rename, fsync
+//! of the directory) so a crash at any moment leaves either the old or the
+//! new cursor, never a torn one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Where to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// After the entry this cursor names.
+    After(String),
+    /// From the oldest entry (no entry was read before the first alert).
+    Head,
+}
+
+const HEAD: &str = "head";
+
+/// The saved position; `Ok(None)` when there is no state file yet.
+pub fn load(path: &Path) -> io::Result<Option<Position>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let line = text.trim();
+    if line == HEAD {
+        return Ok(Some(Position::Head));
+    }
+    // A cursor is one line of printable ASCII (sd_journal_get_cursor(3)).
+    if line.is_empty() || line.len() > 4096 || !line.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a journal cursor",
+        ));
+    }
+    Ok(Some(Position::After(line.to_string())))
+}
+
+pub fn save(path: &Path, position: &Position) -> io::Result<()> {
+    let text = match position {
+        Position::After(c) => c.as_str(),
+        Position::Head => HEAD,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut f = File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is synced.
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_contents() {
+        let dir = std::env::temp_dir().join(format!("logmon-state-{}", std::process::id()));
+        let path = dir.join("sub/cursor");
+        assert_eq!(load(&path).unwrap(), None);
+        let c = Position::After("s=abc;i=1;b=def;m=1;t=2;x=3".into());
+        save(&path, &c).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(c));
+        save(&path, &Position::Head).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(Position::Head));
+        assert!(!dir.join("sub/cursor.tmp").exists());
+        fs::write(&path, "two words\n").unwrap();
+        assert!(load(&path).is_err());
+        fs::write(&path, "").unwrap();
+        assert!(load(&path).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

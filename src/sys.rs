@@ -1,0 +1,265 @@
+//! The libc and libsystemd edges that std does not cover: poll(2), signalfd,
+//! the clock, local time, sd_notify, and a few identity look-ups. All
+//! `unsafe` outside the journal lives here, each call wrapped once.
+//!
+//! Two error helpers, never mixed: [`cvt`] for libc's `-1`/errno, and
+//! [`cvt_sd`] for libsystemd's negative-errno returns.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// libc convention: `-1` means "look at errno".
+pub fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// systemd convention: a negative return is `-errno`.
+pub fn cvt_sd(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::from_raw_os_error(-r))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Milliseconds on CLOCK_MONOTONIC, the clock `sd_journal_get_timeout` uses.
+pub fn monotonic_usec() -> u64 {
+    let mut ts = MaybeUninit::<libc::timespec>::uninit();
+    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts.as_mut_ptr()) };
+    // SAFETY: clock_gettime filled ts (it cannot fail for this clock).
+    let ts = unsafe { ts.assume_init() };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+pub fn monotonic_ms() -> u64 {
+    monotonic_usec() / 1000
+}
+
+/// Wall-clock seconds since the epoch.
+pub fn realtime_secs() -> i64 {
+    // SAFETY: time(NULL) only returns a value.
+    unsafe { libc::time(std::ptr::null_mut()) as i64 }
+}
+
+/// Broken-down local time of `secs`, with its UTC offset in seconds.
+pub struct LocalTime {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub weekday: u32,
+    pub utc_offset: i64,
+}
+
+pub fn localtime(secs: i64) -> LocalTime {
+    let t = secs as libc::time_t;
+    let mut tm = MaybeUninit::<libc::tm>::zeroed();
+    // SAFETY: both pointers are valid; localtime_r is the reentrant form.
+    unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
+    // SAFETY: tm was zero-initialised, and localtime_r filled it on success.
+    let tm = unsafe { tm.assume_init() };
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec as u32,
+        weekday: tm.tm_wday as u32,
+        utc_offset: tm.tm_gmtoff,
+    }
+}
+
+/// Seconds since the epoch of a local date and time, as journalctl reads
+/// `--since "YYYY-MM-DD HH:MM:SS"` (mktime with DST chosen by the system).
+pub fn mktime_local(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    // SAFETY: an all-zero tm is a valid value to start from.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month as i32 - 1;
+    tm.tm_mday = day as i32;
+    tm.tm_hour = h as i32;
+    tm.tm_min = m as i32;
+    tm.tm_sec = s as i32;
+    tm.tm_isdst = -1;
+    // SAFETY: tm is a valid, initialised struct that mktime may normalise.
+    let t = unsafe { libc::mktime(&mut tm) };
+    (t != -1).then_some(t as i64)
+}
+
+/// A signalfd for SIGTERM, SIGINT and SIGHUP, which are blocked so that they
+/// arrive only through it (std resets the mask for the children it spawns).
+pub struct SignalFd(OwnedFd);
+
+impl SignalFd {
+    pub fn new() -> io::Result<SignalFd> {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: set is a valid out-pointer; sigemptyset initialises it.
+        cvt(unsafe { libc::sigemptyset(set.as_mut_ptr()) })?;
+        // SAFETY: sigemptyset initialised the set.
+        let mut set = unsafe { set.assume_init() };
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            // SAFETY: set is initialised and sig a valid signal number.
+            cvt(unsafe { libc::sigaddset(&mut set, sig) })?;
+        }
+        // SAFETY: set is initialised; the old mask is not needed.
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        // SAFETY: -1 asks for a new fd; set is initialised.
+        let fd = cvt(unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
+        // SAFETY: signalfd returned a new fd that nothing else owns.
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The next pending signal number, if any.
+    pub fn read(&self) -> io::Result<Option<u32>> {
+        let mut info = MaybeUninit::<libc::signalfd_siginfo>::uninit();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: info is a writable buffer of exactly `size` bytes.
+        let n = unsafe { libc::read(self.0.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        }
+        if n as usize != size {
+            return Ok(None);
+        }
+        // SAFETY: the kernel wrote a whole signalfd_siginfo.
+        Ok(Some(unsafe { info.assume_init() }.ssi_signo))
+    }
+}
+
+impl AsRawFd for SignalFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// poll(2) over `fds`; `timeout_ms` of `None` waits forever. EINTR counts as
+/// "nothing ready" so the caller simply loops.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: Option<u64>) -> io::Result<usize> {
+    let timeout = timeout_ms.map_or(-1, |ms| ms.min(i32::MAX as u64) as libc::c_int);
+    // SAFETY: fds is a valid, exclusively borrowed array of fds.len() pollfds.
+    match cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) }) {
+        Ok(n) => Ok(n as usize),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on an fd the caller owns.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Tell the service manager `state` (READY=1, STATUS=..., ...). A no-op
+/// outside systemd; failures are not worth dying for.
+pub fn notify(state: &str) {
+    let Ok(state) = CString::new(state) else {
+        return;
+    };
+    // SAFETY: state is a valid NUL-terminated string.
+    unsafe { libsystemd_sys::daemon::sd_notify(0, state.as_ptr()) };
+}
+
+/// The watchdog interval systemd asked for, in microseconds.
+pub fn watchdog_usec() -> Option<u64> {
+    let mut usec = 0u64;
+    // SAFETY: usec is a valid out-pointer.
+    let r = unsafe { libsystemd_sys::daemon::sd_watchdog_enabled(0, &mut usec) };
+    (r > 0 && usec > 0).then_some(usec)
+}
+
+pub fn getpid() -> u32 {
+    std::process::id()
+}
+
+/// The systemd unit `pid` runs in (e.g. `logmon.service`), if any.
+pub fn pid_unit(pid: u32) -> Option<String> {
+    let mut unit: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: unit is a valid out-pointer; on success it holds a malloc'd string.
+    let r = unsafe { libsystemd_sys::login::sd_pid_get_unit(pid as libc::pid_t, &mut unit) };
+    if cvt_sd(r).is_err() || unit.is_null() {
+        return None;
+    }
+    // SAFETY: unit is a NUL-terminated string that we own and free once.
+    let s = unsafe { CStr::from_ptr(unit) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: allocated by libsystemd with malloc, not used after this.
+    unsafe { libc::free(unit.cast()) };
+    Some(s)
+}
+
+/// Whether this process may read the whole system journal: root, or a
+/// member of one of the groups journald grants read access to.
+pub fn can_read_system_journal() -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    // SAFETY: getgroups(0, NULL) only returns the count.
+    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let mut groups = vec![0 as libc::gid_t; n.max(0) as usize];
+    // SAFETY: groups has room for n entries.
+    let n = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
+    groups.truncate(n.max(0) as usize);
+    // SAFETY: getegid cannot fail.
+    groups.push(unsafe { libc::getegid() });
+    ["systemd-journal", "adm", "wheel"]
+        .iter()
+        .filter_map(|name| group_id(name))
+        .any(|gid| groups.contains(&gid))
+}
+
+fn group_id(name: &str) -> Option<libc::gid_t> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: name is NUL-terminated; logmon is single-threaded, so the
+    // static buffer getgrnam returns is not raced.
+    let gr = unsafe { libc::getgrnam(name.as_ptr()) };
+    // SAFETY: a non-null result points to a valid struct group.
+    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
+}
+
+/// This machine's host name, for mails that are not about an entry.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for buf.len() bytes.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// SIGKILL every process in the group `pgid` (a child started as leader).
+pub fn kill_process_group(pgid: u32) {
+    // SAFETY: kill has no memory effects; a negative pid names a group.
+    unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+}
