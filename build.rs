@@ -16,15 +16,20 @@ fn main() {
         return;
     }
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let Ok(out) = Command::new(cc).arg("-print-file-name=libgcc_eh.a").output() else {
+    let Ok(out) = Command::new(cc)
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+    else {
         return;
     };
     let eh = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     if !eh.is_absolute() || !eh.is_file() {
         return;
     }
-    let dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("static-unwind");
-    if std::fs::create_dir_all(&dir).is_err() || std::fs::copy(&eh, dir.join("libgcc_s.a")).is_err() {
+    let dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("static-unwind");
+    if std::fs::create_dir_all(&dir).is_err() || std::fs::copy(&eh, dir.join("libgcc_s.a")).is_err()
+    {
         return;
     }
     println!("cargo:rustc-link-search=native={}", dir.display());

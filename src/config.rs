@@ -66,10 +66,28 @@ enum Section {
 }
 
 impl Config {
+    /// Read, check and parse the config file. Like sshd's StrictModes, a
+    /// config (or sendmail program) that someone other than its owner or
+    /// root can change is refused: logmon runs the program it names.
     pub fn load(path: &Path) -> Result<Config, crate::error::Error> {
-        let text = std::fs::read(path)
-            .map_err(|e| crate::error::Error::io(format!("reading {}", path.display()), e))?;
-        Config::parse(path, &text).map_err(crate::error::Error::Config)
+        use crate::error::Error;
+        let text =
+            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let mut problems: Vec<String> = safe_to_trust(path).err().into_iter().collect();
+        match Config::parse(path, &text) {
+            Ok(config) => {
+                problems.extend(safe_to_trust(&config.mail.sendmail).err());
+                if problems.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(Error::Config(problems))
+                }
+            }
+            Err(mut errors) => {
+                problems.append(&mut errors);
+                Err(Error::Config(problems))
+            }
+        }
     }
 
     /// Parse `text` (the contents of `path`); on failure, every error line.
@@ -362,6 +380,31 @@ impl Parser<'_> {
     }
 }
 
+/// A file logmon trusts must be owned by root or by logmon's own user, and
+/// not writable by group or others. A missing file passes: a missing
+/// sendmail is a delivery failure, reported when a mail is due.
+pub fn safe_to_trust(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let me = crate::sys::geteuid();
+    let shown = path.display();
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(format!(
+            "{shown}: refusing a file owned by uid {} (not root or this user): chown root {shown}",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{shown}: refusing a file that group or others can write (mode {:o}): chmod go-w {shown}",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
 fn set<T>(slot: &mut T, value: T) -> Result<(), String> {
     *slot = value;
     Ok(())
@@ -594,6 +637,25 @@ mod tests {
             errs,
             vec!["t.conf: no [match] rule: logmon would never alert"]
         );
+    }
+
+    #[test]
+    fn files_others_can_write_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("logmon-perm-{}.conf", std::process::id()));
+        std::fs::write(&path, "[match]\nMESSAGE = x\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(safe_to_trust(&path).is_ok());
+        assert!(Config::load(&path).is_ok());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let err = safe_to_trust(&path).unwrap_err();
+        assert!(err.contains("chmod go-w"), "{err}");
+        let Err(crate::error::Error::Config(lines)) = Config::load(&path) else {
+            panic!("a group-writable config must be refused");
+        };
+        assert!(lines[0].contains("group or others can write"));
+        std::fs::remove_file(&path).unwrap();
+        assert!(safe_to_trust(Path::new("/nonexistent/sendmail")).is_ok());
     }
 
     #[test]

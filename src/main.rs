@@ -69,6 +69,9 @@ fn run() -> Result<i32, Error> {
     }
     if opts.check {
         print!("{}", config.summary());
+        if config.source == Source::Local && !sys::can_read_system_journal() {
+            println!("  warning:  this user cannot read the system journal; add it to group systemd-journal");
+        }
         return Ok(0);
     }
     if opts.test_mail {

@@ -195,6 +195,11 @@ pub fn watchdog_usec() -> Option<u64> {
     (r > 0 && usec > 0).then_some(usec)
 }
 
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 pub fn getpid() -> u32 {
     std::process::id()
 }
