@@ -1,0 +1,541 @@
+//! The core end to end: the real binary against real journal files, a real
+//! journald namespace, a recording sendmail and the real Postfix.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
+
+fn config(dir: &Path, sendmail: &Path, extra_mail: &str, rules: &str) -> PathBuf {
+    let text = format!(
+        "state_file = {}/cursor\n[mail]\nto = root\nsendmail = {}\n{extra_mail}\n{rules}\n",
+        dir.display(),
+        sendmail.display()
+    );
+    write_file(dir, "logmon.conf", text)
+}
+
+/// The shipped rules, with a given sendmail and state file.
+fn shipped_config(dir: &Path, sendmail: &Path, batch: &str) -> PathBuf {
+    let shipped = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/logmon.conf")).unwrap();
+    let text = shipped
+        .replace("/usr/sbin/sendmail", &sendmail.display().to_string())
+        .replace(
+            "/var/lib/logmon/cursor",
+            &format!("{}/cursor", dir.display()),
+        )
+        .replace("batch        = 10s", &format!("batch = {batch}"));
+    write_file(dir, "logmon.conf", text)
+}
+
+/// A logmon child that is killed if a test fails before stopping it.
+struct Logmon {
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+impl Logmon {
+    fn start(args: &[&str], dir: &Path) -> Logmon {
+        let stderr_path = dir.join("logmon.stderr");
+        let child = Command::new(LOGMON)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("starting logmon");
+        let l = Logmon { child, stderr_path };
+        assert!(
+            wait_until(WAIT, || l.stderr().contains("started: following")),
+            "logmon did not start: {}",
+            l.stderr()
+        );
+        l
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        run_ok(Command::new("kill").args(["-TERM", &pid]));
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Logmon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn logmon(args: &[&str]) -> std::process::Output {
+    run(Command::new(LOGMON).args(args))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The Subject header and the body of a recorded mail.
+fn subject_and_body(mail: &str) -> (String, String) {
+    let (headers, body) = mail
+        .split_once("\n\n")
+        .expect("a blank line after the headers");
+    let subject = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .expect("a Subject header")
+        .to_string();
+    (subject, body.to_string())
+}
+
+#[test]
+fn fixture_journal_alerts_on_exactly_the_expected_entries() {
+    let dir = TempDir::new("fixture");
+    let journal_dir = dir.path().join("journal");
+    fs::create_dir(&journal_dir).unwrap();
+    let entries = vec![
+        entry(&[
+            ("MESSAGE", "disk FAILURE on sda"),
+            ("_SYSTEMD_UNIT", "smartd.service"),
+            ("_HOSTNAME", "web1"),
+            ("_PID", "11"),
+            ("PRIORITY", "3"),
+        ]),
+        entry(&[
+            ("MESSAGE", "all quiet"),
+            ("_SYSTEMD_UNIT", "cron.service"),
+            ("_HOSTNAME", "web1"),
+            ("PRIORITY", "6"),
+        ]),
+        entry(&[
+            (
+                "MESSAGE",
+                "SSL_accept error from unknown[10.0.0.1]: lost connection",
+            ),
+            ("_SYSTEMD_UNIT", "postfix.service"),
+            ("_HOSTNAME", "web1"),
+            ("PRIORITY", "6"),
+        ]),
+        entry(&[
+            (
+                "MESSAGE",
+                "imap-login: TLS handshaking: SSL_accept() failed: bad",
+            ),
+            ("_SYSTEMD_UNIT", "dovecot.service"),
+            ("_HOSTNAME", "web1"),
+            ("PRIORITY", "6"),
+        ]),
+        entry(&[
+            ("MESSAGE", "postfix has a real Problem"),
+            ("_SYSTEMD_UNIT", "postfix.service"),
+            ("_HOSTNAME", "web1"),
+            ("PRIORITY", "6"),
+        ]),
+        entry(&[
+            ("MESSAGE", "Temperature alarm"),
+            ("SYSLOG_IDENTIFIER", "sensord"),
+            ("_HOSTNAME", "web1"),
+            ("_PID", "77"),
+            ("PRIORITY", "4"),
+        ]),
+        entry(&[
+            ("MESSAGE", "debug error noise"),
+            ("_SYSTEMD_UNIT", "app.service"),
+            ("_HOSTNAME", "web1"),
+            ("PRIORITY", "7"),
+        ]),
+        entry(&[
+            ("MESSAGE", "emerg from comm"),
+            ("_COMM", "kthing"),
+            ("_HOSTNAME", "web1"),
+            ("PRIORITY", "0"),
+        ]),
+        // No PRIORITY field: `priority = info` is a PRIORITY=0..6 journal
+        // match, as in the original script, so this entry is not seen.
+        entry(&[
+            ("MESSAGE", "error without priority"),
+            ("_COMM", "x"),
+            ("_HOSTNAME", "web1"),
+        ]),
+    ];
+    fixture_journal(&journal_dir, &entries);
+    let fake = FakeSendmail::new();
+    let conf = shipped_config(dir.path(), fake.path(), "10s");
+    let dirs = journal_dir.display().to_string();
+    let conf_s = conf.display().to_string();
+    let out = logmon(&[
+        "-c",
+        &conf_s,
+        "--once",
+        "--dry-run",
+        "--since",
+        "2000-01-01",
+        "--directory",
+        &dirs,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mbox = text(&out.stdout);
+    assert!(mbox.starts_with("From logmon "), "{mbox}");
+    let (subject, body) = subject_and_body(mbox.split_once('\n').unwrap().1);
+    assert_eq!(
+        subject,
+        "[ALERT] 4 errors in smartd.service, postfix.service, sensord, kthing on web1"
+    );
+    let lines: Vec<&str> = body.lines().filter(|l| l.contains(" web1 ")).collect();
+    assert_eq!(lines.len(), 4, "{body}");
+    assert!(
+        lines[0].ends_with(" web1 smartd.service[11]: disk FAILURE on sda"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].ends_with(" web1 postfix.service: postfix has a real Problem"));
+    assert!(lines[2].ends_with(" web1 sensord[77]: Temperature alarm"));
+    assert!(lines[3].ends_with(" web1 kthing: emerg from comm"));
+    assert!(
+        !body.contains("SSL_accept"),
+        "false positives must stay silent"
+    );
+    assert!(
+        !body.contains("debug error noise"),
+        "priority debug is below info"
+    );
+    assert_eq!(fake.mails().len(), 0, "--dry-run must not run sendmail");
+    assert!(
+        !dir.path().join("cursor").exists(),
+        "--dry-run leaves the state alone"
+    );
+
+    // The same run for real: one mail through sendmail, and a cursor saved.
+    let out = logmon(&[
+        "-c",
+        &conf_s,
+        "--once",
+        "--since",
+        "2000-01-01",
+        "--directory",
+        &dirs,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mails = fake.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(fake.args()[0], vec!["-i", "--", "root"]);
+    assert!(dir.path().join("cursor").exists());
+    // Resuming from that cursor finds nothing new.
+    let out = logmon(&["-c", &conf_s, "--once", "--directory", &dirs]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fake.mails().len(), 1);
+}
+
+#[test]
+fn hostile_and_binary_fields_neither_crash_nor_redirect_mail() {
+    let dir = TempDir::new("hostile");
+    let journal_dir = dir.path().join("journal");
+    fs::create_dir(&journal_dir).unwrap();
+    let mut binary = entry(&[
+        ("_SYSTEMD_UNIT", "bin.service"),
+        ("_HOSTNAME", "h"),
+        ("PRIORITY", "3"),
+    ]);
+    binary.push(("MESSAGE", b"error \xff\xfe\x00\x1b[2J binary".to_vec()));
+    let huge = format!("error {}", "A".repeat(200_000));
+    let entries = vec![
+        binary,
+        entry(&[
+            ("MESSAGE", "error one"),
+            ("_SYSTEMD_UNIT", "evil\r\nBcc: victim@example.org"),
+            ("_HOSTNAME", "h\nTo: x@example.org"),
+            ("PRIORITY", "3"),
+        ]),
+        entry(&[
+            ("MESSAGE", &huge),
+            ("SYSLOG_IDENTIFIER", "-oQ/tmp/evil"),
+            ("_HOSTNAME", "h"),
+            ("PRIORITY", "3"),
+        ]),
+        entry(&[
+            ("MESSAGE", "error in ünïcödé"),
+            ("SYSLOG_IDENTIFIER", "dämon"),
+            ("_HOSTNAME", "hôst"),
+            ("PRIORITY", "3"),
+        ]),
+    ];
+    fixture_journal(&journal_dir, &entries);
+    let fake = FakeSendmail::new();
+    let conf = config(
+        dir.path(),
+        fake.path(),
+        "batch = 0",
+        "[match]\nMESSAGE ~ (?i)error",
+    );
+    let out = logmon(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--once",
+        "--since",
+        "2000-01-01",
+        "--directory",
+        journal_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mails = fake.mails();
+    assert_eq!(
+        mails.len(),
+        1,
+        "--once sends what it found in one mail: {mails:#?}"
+    );
+    for args in fake.args() {
+        assert_eq!(args, vec!["-i", "--", "root"], "recipients never change");
+    }
+    let (headers, body) = mails[0].split_once("\n\n").unwrap();
+    assert_eq!(
+        headers.lines().filter(|l| !l.starts_with(' ')).count(),
+        8,
+        "{headers}"
+    );
+    assert!(
+        !headers
+            .lines()
+            .any(|l| l.starts_with("Bcc") || l.starts_with("To: x")),
+        "{headers}"
+    );
+    assert!(headers.is_ascii());
+    assert!(body.lines().all(|l| l.len() <= 998));
+    assert!(
+        body.contains("error \u{fffd}\u{fffd}\\x00\\x1b[2J binary"),
+        "{body}"
+    );
+    assert!(body.contains("evil\\r\\nBcc: victim@example.org"));
+    assert!(body.contains(" [cut]"));
+    assert!(body.contains("error in ünïcödé"));
+}
+
+#[test]
+fn live_follow_mails_new_lines_only() {
+    let jd = Journald::start(&unique_name("follow"));
+    let dir = TempDir::new("follow");
+    let fake = FakeSendmail::new();
+    let conf = shipped_config(dir.path(), fake.path(), "0");
+    jd.log("early", 3, "error written before start");
+    assert!(jd.wait_for_count("error written before start", 1, WAIT));
+    let lm = Logmon::start(
+        &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+        dir.path(),
+    );
+    jd.log("myapp", 3, "database connection failed");
+    jd.log("myapp", 6, "routine message");
+    jd.log("other", 2, "disk alarm raised");
+    assert!(
+        fake.wait_for_mails(2, WAIT),
+        "mails: {:?}\n{}",
+        fake.mails(),
+        lm.stderr()
+    );
+    let mails = fake.mails();
+    let all = mails.join("\n");
+    assert!(
+        !all.contains("before start"),
+        "entries before the first start do not alert"
+    );
+    assert!(!all.contains("routine message"));
+    let (subject, body) = subject_and_body(&mails[0]);
+    let host = run_ok(&mut Command::new("hostname")).stdout;
+    let host = text(&host).trim().to_string();
+    assert_eq!(
+        subject,
+        format!("[ALERT] Error detected in myapp on {host}")
+    );
+    // _PID is the writer's: this test process.
+    let line = format!(
+        " {host} myapp[{}]: database connection failed\n",
+        std::process::id()
+    );
+    assert!(body.ends_with(&line), "{body:?} should end with {line:?}");
+    let (subject, _) = subject_and_body(&mails[1]);
+    assert_eq!(
+        subject,
+        format!("[ALERT] Error detected in other on {host}")
+    );
+    assert_eq!(lm.stop(), 0);
+}
+
+#[test]
+fn rotation_while_following_loses_nothing() {
+    let jd = Journald::start(&unique_name("rotate"));
+    let dir = TempDir::new("rotate");
+    let fake = FakeSendmail::new();
+    let conf = config(
+        dir.path(),
+        fake.path(),
+        "batch = 500ms",
+        "[match]\nMESSAGE ~ rotation-error",
+    );
+    let lm = Logmon::start(
+        &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+        dir.path(),
+    );
+    let total = 60;
+    for i in 0..total {
+        jd.log("rot", 3, &format!("rotation-error {i:03}"));
+        if i % 10 == 9 {
+            jd.rotate();
+        }
+    }
+    let found = |mails: &[String]| {
+        (0..total)
+            .filter(|i| {
+                mails
+                    .iter()
+                    .any(|m| m.contains(&format!("rotation-error {i:03}")))
+            })
+            .count()
+    };
+    assert!(
+        fake.wait_until(WAIT, |m| found(m) == total),
+        "only {} of {total} arrived\n{}",
+        found(&fake.mails()),
+        lm.stderr()
+    );
+    assert_eq!(lm.stop(), 0);
+}
+
+#[test]
+fn real_postfix_delivers_the_alert() {
+    let _postfix = Postfix::ensure_started();
+    let user = ensure_test_user();
+    let jd = Journald::start(&unique_name("postfix"));
+    let dir = TempDir::new("postfix");
+    let conf = write_file(
+        dir.path(),
+        "logmon.conf",
+        format!(
+            "state_file = {}/cursor\n[mail]\nto = {user}\nbatch = 0\n[match]\nMESSAGE ~ (?i)(fail|error|alarm|problem|emerg)\n",
+            dir.path().display()
+        ),
+    );
+    let lm = Logmon::start(
+        &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+        dir.path(),
+    );
+    let tag = unique_name("pf");
+    jd.log("e2eapp", 3, &format!("backup failed {tag}"));
+    assert!(
+        wait_mailbox(user, &tag, Duration::from_secs(30)),
+        "no mail in /var/mail/{user}\n{}",
+        lm.stderr()
+    );
+    let mbox = mailbox_contents(user);
+    let at = mbox.find(&tag).unwrap();
+    let start = mbox[..at].rfind("\nFrom ").map_or(0, |i| i + 1);
+    let mail = &mbox[start..at];
+    assert!(
+        mail.contains("Subject: [ALERT] Error detected in e2eapp on "),
+        "{mail}"
+    );
+    assert!(mail.contains("Auto-Submitted: auto-generated"));
+    assert_eq!(lm.stop(), 0);
+}
+
+#[test]
+fn test_mail_reports_success_and_failure() {
+    let dir = TempDir::new("testmail");
+    let fake = FakeSendmail::new();
+    let conf = config(dir.path(), fake.path(), "", "[match]\nMESSAGE = x");
+    let out = logmon(&["-c", conf.to_str().unwrap(), "--test-mail"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("accepted"));
+    let mails = fake.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(subject_and_body(&mails[0])
+        .0
+        .starts_with("[ALERT] Error detected in logmon on "));
+    fake.set_fail(true);
+    let out = logmon(&["-c", conf.to_str().unwrap(), "--test-mail"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let missing = config(
+        dir.path(),
+        Path::new("/nonexistent/sendmail"),
+        "",
+        "[match]\nMESSAGE = x",
+    );
+    let out = logmon(&["-c", missing.to_str().unwrap(), "--test-mail"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot run /nonexistent/sendmail"));
+}
+
+#[test]
+fn check_usage_and_exit_codes() {
+    let dir = TempDir::new("check");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/logmon.conf");
+    let out = logmon(&["--check", "-c", shipped]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains("1 match, 2 ignore") && summary.contains("to root"),
+        "{summary}"
+    );
+
+    let bad = write_file(
+        dir.path(),
+        "bad.conf",
+        "priority = loud\n[match]\nMESSAGE ~ (\n[mail]\nto = -x\n",
+    );
+    let out = logmon(&["--check", "-c", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let b = bad.display();
+    for want in [
+        format!("{b}:1: bad priority"),
+        format!("{b}:3: bad regex"),
+        format!("{b}:5: mail address"),
+    ] {
+        assert!(err.contains(&want), "{want:?} missing in {err}");
+    }
+    // Config errors stop the daemon too, with exit 2.
+    let out = logmon(&["-c", bad.to_str().unwrap(), "--once", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    assert_eq!(logmon(&["--bogus"]).status.code(), Some(2));
+    assert_eq!(logmon(&["--since", "yesterday-ish"]).status.code(), Some(2));
+    let out = logmon(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("Usage: logmon"));
+    let out = logmon(&["-V"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("logmon {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = logmon(&["-c", "/nonexistent.conf", "--check"]);
+    assert_eq!(out.status.code(), Some(1), "a missing file is an I/O error");
+    // A journal that cannot be opened is a runtime failure.
+    let conf = config(
+        dir.path(),
+        Path::new("/bin/true"),
+        "",
+        "[match]\nMESSAGE = x",
+    );
+    let out = logmon(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--once",
+        "--directory",
+        "/nonexistent/journal",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("opening journal directory /nonexistent/journal"));
+}
