@@ -1,0 +1,89 @@
+//! sd_notify: READY=1, STATUS=, WATCHDOG=1, RELOADING=1 and STOPPING=1
+//! arrive on a NOTIFY_SOCKET the test owns, in order.
+
+mod common;
+
+use common::*;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn notify_protocol_in_order() {
+    let jd = Journald::start(&unique_name("notify"));
+    let dir = TempDir::new("notify");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let conf = write_file(
+        dir.path(),
+        "logmon.conf",
+        format!(
+            "state_file = {}/cursor\n[mail]\nsendmail = /bin/true\nbatch = 0\n[match]\nMESSAGE ~ notify-error\n",
+            dir.path().display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logmon"))
+        .args(["-c", conf.to_str().unwrap(), "--namespace", jd.name()])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut messages: Vec<String> = Vec::new();
+    let mut receive_until = |messages: &mut Vec<String>, want: &str| {
+        let deadline = Instant::now() + WAIT;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = sock.recv(&mut buf) {
+                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = m.lines().any(|l| l.starts_with(want));
+                messages.push(m);
+                if done {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    assert!(receive_until(&mut messages, "READY=1"), "{messages:?}");
+    assert!(receive_until(&mut messages, "STATUS="), "{messages:?}");
+    // The watchdog interval is 200 ms: pings come every 100 ms.
+    assert!(receive_until(&mut messages, "WATCHDOG=1"), "{messages:?}");
+    assert!(receive_until(&mut messages, "WATCHDOG=1"), "{messages:?}");
+    jd.log("app", 3, "notify-error here");
+    assert!(
+        receive_until(
+            &mut messages,
+            "STATUS=1 entries read, 1 alerts, 1 mails sent, 0 pending"
+        ) || messages
+            .iter()
+            .any(|m| m.contains("1 alerts, 1 mails sent")),
+        "{messages:?}"
+    );
+    run_ok(Command::new("kill").args(["-HUP", &child.id().to_string()]));
+    assert!(receive_until(&mut messages, "RELOADING=1"), "{messages:?}");
+    assert!(receive_until(&mut messages, "READY=1"), "{messages:?}");
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    assert!(receive_until(&mut messages, "STOPPING=1"), "{messages:?}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let first = |prefix: &str| messages.iter().position(|m| m.starts_with(prefix)).unwrap();
+    let last = |prefix: &str| {
+        messages
+            .iter()
+            .rposition(|m| m.starts_with(prefix))
+            .unwrap()
+    };
+    assert_eq!(first("READY=1"), 0, "READY=1 comes first: {messages:?}");
+    assert!(first("STATUS=") > first("READY=1"));
+    assert!(first("WATCHDOG=1") > first("READY=1"));
+    assert!(first("RELOADING=1") < last("READY=1"));
+    assert_eq!(
+        last("STOPPING=1"),
+        messages.len() - 1,
+        "STOPPING=1 comes last: {messages:?}"
+    );
+}
