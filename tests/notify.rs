@@ -33,7 +33,7 @@ fn notify_protocol_in_order() {
         .spawn()
         .unwrap();
     let mut messages: Vec<String> = Vec::new();
-    let mut receive_until = |messages: &mut Vec<String>, want: &str| {
+    let receive_until = |messages: &mut Vec<String>, want: &str| {
         let deadline = Instant::now() + WAIT;
         let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
