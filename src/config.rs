@@ -335,7 +335,7 @@ impl Parser<'_> {
                 .nest_limit(REGEX_NEST_LIMIT)
                 .build()
             {
-                Ok(re) => Test::Regex(re),
+                Ok(re) => Test::regex(re),
                 Err(e) => {
                     // regex-lite errors span lines; keep the report one line each.
                     let msg = e.to_string().replace('\n', " ");

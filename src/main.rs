@@ -13,6 +13,7 @@ mod error;
 mod journal;
 mod log;
 mod mail;
+mod prescreen;
 mod rules;
 mod sendmail;
 mod state;

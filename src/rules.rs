@@ -6,6 +6,7 @@
 //! [`Fields`], so an entry costs only the lookups its rules actually need,
 //! and evaluation stops at the first failing condition.
 
+use crate::prescreen::Prescreen;
 use regex_lite::Regex;
 
 /// Where a rule reads an entry's fields from (the journal, or a test map).
@@ -18,8 +19,9 @@ pub trait Fields {
 pub enum Test {
     /// `FIELD = text`: the value contains `text` (case-sensitive bytes).
     Contains(Vec<u8>),
-    /// `FIELD ~ regex`: regex-lite search on the value (lossy UTF-8).
-    Regex(Regex),
+    /// `FIELD ~ regex`: regex-lite search on the value (lossy UTF-8),
+    /// with a literal pre-screen when the pattern allows one.
+    Regex(Regex, Option<Box<Prescreen>>),
 }
 
 #[derive(Debug)]
@@ -42,10 +44,18 @@ pub struct Rules {
 }
 
 impl Test {
+    pub fn regex(re: Regex) -> Test {
+        let prescreen = Prescreen::from_pattern(re.as_str()).map(Box::new);
+        Test::Regex(re, prescreen)
+    }
+
     pub fn holds(&self, value: &[u8]) -> bool {
         match self {
             Test::Contains(needle) => contains(value, needle),
-            Test::Regex(re) => re.is_match(&String::from_utf8_lossy(value)),
+            Test::Regex(re, prescreen) => {
+                prescreen.as_ref().map_or(true, |p| p.may_match(value))
+                    && re.is_match(&String::from_utf8_lossy(value))
+            }
         }
     }
 }
@@ -132,7 +142,7 @@ pub mod tests {
     fn script_rules() -> Rules {
         let re = Regex::new("(?i)(fail|error|alarm|problem|emerg)").unwrap();
         Rules {
-            matches: vec![rule(vec![cond("MESSAGE", Test::Regex(re))])],
+            matches: vec![rule(vec![cond("MESSAGE", Test::regex(re))])],
             ignores: vec![
                 rule(vec![
                     cond("_SYSTEMD_UNIT", Test::Contains(b"postfix.service".to_vec())),
