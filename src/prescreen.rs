@@ -17,8 +17,25 @@ pub struct Prescreen {
     /// Lower-cased when `fold_case`.
     literals: Vec<Vec<u8>>,
     fold_case: bool,
-    /// Bytes a literal can start with (both cases when folding).
-    starts: [bool; 256],
+    /// Per byte value: 0, or 1 + an index into `anchored`.
+    table: [u8; 256],
+    /// (literal index, offset of its anchor byte) lists, one per anchor.
+    anchored: Vec<Vec<(usize, usize)>>,
+}
+
+/// English letters from most to least frequent: a literal is anchored on
+/// its rarest byte, so the scan stops at as few places as possible.
+const LETTERS_BY_FREQUENCY: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz";
+
+fn rarity(b: u8) -> usize {
+    match LETTERS_BY_FREQUENCY
+        .iter()
+        .position(|&l| l == b.to_ascii_lowercase())
+    {
+        Some(i) => i,
+        None if b == b' ' => 0,
+        None => 30, // digits and punctuation are rarer than letters in logs
+    }
 }
 
 impl Prescreen {
@@ -39,38 +56,59 @@ impl Prescreen {
                 lit
             });
         }
-        let mut starts = [false; 256];
-        for lit in &literals {
-            let b = lit[0];
-            starts[b as usize] = true;
-            if fold_case {
-                starts[b.to_ascii_uppercase() as usize] = true;
+        let mut table = [0u8; 256];
+        let mut anchored: Vec<Vec<(usize, usize)>> = Vec::new();
+        for (index, lit) in literals.iter().enumerate() {
+            let offset = (0..lit.len()).max_by_key(|&i| rarity(lit[i]))?;
+            let byte = lit[offset];
+            let variants = if fold_case {
+                vec![byte.to_ascii_lowercase(), byte.to_ascii_uppercase()]
+            } else {
+                vec![byte]
+            };
+            for b in variants {
+                if table[b as usize] == 0 {
+                    anchored.push(Vec::new());
+                    // At most 2 x 256 anchors; more literals would not fit a u8.
+                    table[b as usize] = u8::try_from(anchored.len()).ok()?;
+                }
+                let list = &mut anchored[table[b as usize] as usize - 1];
+                if !list.contains(&(index, offset)) {
+                    list.push((index, offset));
+                }
             }
         }
         Some(Prescreen {
             literals,
             fold_case,
-            starts,
+            table,
+            anchored,
         })
     }
 
     /// False only when no match of the pattern is possible in `hay`.
     pub fn may_match(&self, hay: &[u8]) -> bool {
         for (i, &b) in hay.iter().enumerate() {
-            if !self.starts[b as usize] {
+            let slot = self.table[b as usize];
+            if slot == 0 {
                 continue;
             }
-            let rest = &hay[i..];
-            let found = self.literals.iter().any(|lit| {
-                rest.len() >= lit.len()
-                    && if self.fold_case {
-                        rest[..lit.len()].eq_ignore_ascii_case(lit)
-                    } else {
-                        rest[..lit.len()] == lit[..]
-                    }
-            });
-            if found {
-                return true;
+            for &(index, offset) in &self.anchored[slot as usize - 1] {
+                let lit = &self.literals[index];
+                let Some(start) = i.checked_sub(offset) else {
+                    continue;
+                };
+                let Some(window) = hay.get(start..start + lit.len()) else {
+                    continue;
+                };
+                let equal = if self.fold_case {
+                    window.eq_ignore_ascii_case(lit)
+                } else {
+                    window == &lit[..]
+                };
+                if equal {
+                    return true;
+                }
             }
         }
         false
