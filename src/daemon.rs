@@ -66,6 +66,7 @@ pub struct Monitor {
     last_save_ms: u64,
     stats: Stats,
     status_sent: String,
+    watchdog: Option<sys::Watchdog>,
 }
 
 pub fn open_journal(source: &Source) -> Result<Journal, Error> {
@@ -129,6 +130,7 @@ impl Monitor {
             last_save_ms: 0,
             stats: Stats::default(),
             status_sent: String::new(),
+            watchdog: sys::Watchdog::from_env(),
         })
     }
 
@@ -401,11 +403,19 @@ impl Monitor {
                 .and_then(|()| out.flush())
                 .map_err(|e| format!("writing to stdout: {e}"))
         } else {
+            // A sendmail that takes its time is not a hung logmon: keep the
+            // watchdog fed while waiting for it.
+            let watchdog = &mut self.watchdog;
             crate::sendmail::send(
                 &self.config.mail.sendmail,
                 &self.config.mail.to,
                 message.as_bytes(),
                 Duration::from_millis(timeout_ms),
+                &mut || {
+                    if let Some(w) = watchdog.as_mut() {
+                        w.kick(sys::monotonic_ms());
+                    }
+                },
             )
         };
         let now = sys::monotonic_ms();
@@ -539,8 +549,6 @@ impl Monitor {
                 None
             }
         };
-        let watchdog_ms = sys::watchdog_usec().map(|u| (u / 2000).max(1));
-        let mut watchdog_due = sys::monotonic_ms();
         sys::notify("READY=1");
         log!(
             INFO,
@@ -559,11 +567,8 @@ impl Monitor {
             }
             self.maybe_save(now, false);
             self.update_status();
-            if let Some(period) = watchdog_ms {
-                if now >= watchdog_due {
-                    sys::notify("WATCHDOG=1");
-                    watchdog_due = now + period;
-                }
+            if let Some(w) = &mut self.watchdog {
+                w.kick(now);
             }
 
             // Sleep until the earliest of: journal activity or timeout, a
@@ -592,7 +597,7 @@ impl Monitor {
             }
             wake_at(self.batcher.due_at_ms());
             wake_at(self.save_deadline_ms());
-            wake_at(watchdog_ms.map(|_| watchdog_due));
+            wake_at(self.watchdog.as_ref().map(sys::Watchdog::due_ms));
             let timeout = deadline.map(|d| d.saturating_sub(now));
             sys::poll(&mut fds, timeout).context(|| "poll".into())?;
 
@@ -699,6 +704,7 @@ pub fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
         &config.mail.to,
         message.as_bytes(),
         Duration::from_millis(config.mail.timeout_ms),
+        &mut || {},
     )
     .map_err(Error::Runtime)?;
     println!(

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Run sendmail; Ok only when it exited 0 within `timeout`.
+/// Run sendmail; Ok only when it exited 0 within `timeout`. `waiting` is
+/// called now and then while the child runs (to feed a watchdog).
 pub fn send(
     sendmail: &Path,
     to: &[String],
     message: &[u8],
     timeout: Duration,
+    waiting: &mut dyn FnMut(),
 ) -> Result<(), String> {
     let deadline = sys::monotonic_ms() + timeout.as_millis() as u64;
     let mut child = Command::new(sendmail)
@@ -41,7 +43,7 @@ pub fn send(
         Some(stdin) => write_with_deadline(stdin, message, deadline),
         None => Err(io::Error::other("no stdin pipe")),
     };
-    let status = wait_with_deadline(&mut child, deadline);
+    let status = wait_with_deadline(&mut child, deadline, waiting);
     match (written, status) {
         (_, Ok(None)) => Err(format!(
             "{} did not finish within {} s; killed",
@@ -84,13 +86,18 @@ fn write_with_deadline(
 }
 
 /// The child's exit status, or `None` if it was killed at the deadline.
-fn wait_with_deadline(child: &mut Child, deadline: u64) -> io::Result<Option<ExitStatus>> {
+fn wait_with_deadline(
+    child: &mut Child,
+    deadline: u64,
+    waiting: &mut dyn FnMut(),
+) -> io::Result<Option<ExitStatus>> {
     // Short sleeps at first: a local sendmail usually exits within ~15 ms.
     let mut pause = 1;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
         }
+        waiting();
         let now = sys::monotonic_ms();
         if now >= deadline {
             sys::kill_process_group(child.id());

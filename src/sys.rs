@@ -187,12 +187,37 @@ pub fn notify(state: &str) {
     unsafe { libsystemd_sys::daemon::sd_notify(0, state.as_ptr()) };
 }
 
-/// The watchdog interval systemd asked for, in microseconds.
-pub fn watchdog_usec() -> Option<u64> {
-    let mut usec = 0u64;
-    // SAFETY: usec is a valid out-pointer.
-    let r = unsafe { libsystemd_sys::daemon::sd_watchdog_enabled(0, &mut usec) };
-    (r > 0 && usec > 0).then_some(usec)
+/// Keeps systemd's watchdog fed: `WATCHDOG=1` at half the interval
+/// systemd asked for (sd_watchdog_enabled(3)).
+#[derive(Debug)]
+pub struct Watchdog {
+    period_ms: u64,
+    due_ms: u64,
+}
+
+impl Watchdog {
+    /// `None` when no watchdog is configured for this process.
+    pub fn from_env() -> Option<Watchdog> {
+        let mut usec = 0u64;
+        // SAFETY: usec is a valid out-pointer.
+        let r = unsafe { libsystemd_sys::daemon::sd_watchdog_enabled(0, &mut usec) };
+        (r > 0 && usec > 0).then(|| Watchdog {
+            period_ms: (usec / 2000).max(1),
+            due_ms: 0,
+        })
+    }
+
+    /// Ping if due.
+    pub fn kick(&mut self, now_ms: u64) {
+        if now_ms >= self.due_ms {
+            notify("WATCHDOG=1");
+            self.due_ms = now_ms + self.period_ms;
+        }
+    }
+
+    pub fn due_ms(&self) -> u64 {
+        self.due_ms
+    }
 }
 
 pub fn geteuid() -> u32 {
