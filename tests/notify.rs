@@ -39,7 +39,7 @@ fn notify_protocol_in_order() {
         while Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
                 let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let done = m.lines().any(|l| l.starts_with(want));
+                let done = m.lines().any(|l| l.contains(want));
                 messages.push(m);
                 if done {
                     return true;
@@ -86,4 +86,66 @@ fn notify_protocol_in_order() {
         messages.len() - 1,
         "STOPPING=1 comes last: {messages:?}"
     );
+}
+
+/// A sendmail that hangs until its timeout is not a hung logmon: the
+/// watchdog keeps being fed while logmon waits for it.
+#[test]
+fn watchdog_is_fed_while_sendmail_hangs() {
+    let jd = Journald::start(&unique_name("wdhang"));
+    let dir = TempDir::new("wdhang");
+    let fake = FakeSendmail::new();
+    fake.set_hang(true);
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let conf = write_file(
+        dir.path(),
+        "logmon.conf",
+        format!(
+            "state_file =\n[mail]\nsendmail = {}\nbatch = 0\ntimeout = 4s\n[match]\nMESSAGE ~ wd-error\n",
+            fake.path().display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logmon"))
+        .args(["-c", conf.to_str().unwrap(), "--namespace", jd.name()])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut recv = || {
+        sock.recv(&mut buf)
+            .ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline && recv().as_deref() != Some("READY=1") {}
+    jd.log("app", 3, "wd-error now");
+    assert!(wait_until(WAIT, || fake
+        .attempts()
+        .iter()
+        .any(|a| a.ends_with("hang"))));
+    // During the hang (4 s), pings must keep coming: count them over 2 s.
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut pings = 0;
+    while Instant::now() < until {
+        if recv().as_deref() == Some("WATCHDOG=1") {
+            pings += 1;
+        }
+    }
+    assert!(
+        fake.attempts().len() == 1,
+        "still the first, hanging attempt: {:?}",
+        fake.attempts()
+    );
+    assert!(
+        pings >= 5,
+        "only {pings} watchdog pings in 2 s with a 400 ms watchdog"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
