@@ -134,12 +134,29 @@ impl Monitor {
         })
     }
 
-    /// The realtime of the current boot's first entry, if the journal has
-    /// one (a container may log under another boot ID than it reads).
+    /// The realtime of the current boot's first entry. The boot is the
+    /// kernel's boot ID, or, where that cannot be read (ProcSubset=pid) or
+    /// has no entries (a container logs under another ID than it reads),
+    /// the boot of the newest entry in the journal.
     fn boot_start_usec(&mut self) -> Option<u64> {
-        let id = crate::journal::boot_id().ok()?;
+        let kernel = crate::journal::boot_id().ok();
+        if let Some(t) = kernel.and_then(|id| self.first_entry_of_boot(&id)) {
+            return Some(t);
+        }
         let j = &mut self.journal;
-        j.add_match(format!("_BOOT_ID={id}").as_bytes()).ok()?;
+        let newest = j.seek_tail().and_then(|()| j.previous());
+        let id = match newest {
+            Ok(true) => j
+                .field("_BOOT_ID")
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+            _ => None,
+        }?;
+        self.first_entry_of_boot(&id)
+    }
+
+    fn first_entry_of_boot(&mut self, boot_id: &str) -> Option<u64> {
+        let j = &mut self.journal;
+        j.add_match(format!("_BOOT_ID={boot_id}").as_bytes()).ok()?;
         let found = j.seek_head().and_then(|()| j.next());
         let usec = match found {
             Ok(true) => j.realtime_usec().ok(),

@@ -246,34 +246,28 @@ pub fn pid_unit(pid: u32) -> Option<String> {
     Some(s)
 }
 
-/// Whether this process may read the whole system journal: root, or a
-/// member of one of the groups journald grants read access to.
+/// Whether this process may read the system journal: false only when the
+/// system journal files exist and none of them is readable to us. This asks
+/// the kernel (faccessat with the effective ids) rather than comparing group
+/// names, which a user namespace (PrivateUsers=) shows as `nobody`.
 pub fn can_read_system_journal() -> bool {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    let Ok(machine_id) = std::fs::read_to_string("/etc/machine-id") else {
         return true;
+    };
+    let mut any = false;
+    for base in ["/var/log/journal", "/run/log/journal"] {
+        let path = format!("{base}/{}/system.journal", machine_id.trim());
+        let Ok(c) = CString::new(path) else { continue };
+        // SAFETY: c is NUL-terminated; faccessat only reads it.
+        if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::R_OK, libc::AT_EACCESS) } == 0
+        {
+            return true;
+        }
+        // SAFETY: as above.
+        any |= unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::F_OK, libc::AT_EACCESS) }
+            == 0;
     }
-    // SAFETY: getgroups(0, NULL) only returns the count.
-    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
-    let mut groups = vec![0 as libc::gid_t; n.max(0) as usize];
-    // SAFETY: groups has room for n entries.
-    let n = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
-    groups.truncate(n.max(0) as usize);
-    // SAFETY: getegid cannot fail.
-    groups.push(unsafe { libc::getegid() });
-    ["systemd-journal", "adm", "wheel"]
-        .iter()
-        .filter_map(|name| group_id(name))
-        .any(|gid| groups.contains(&gid))
-}
-
-fn group_id(name: &str) -> Option<libc::gid_t> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: name is NUL-terminated; logmon is single-threaded, so the
-    // static buffer getgrnam returns is not raced.
-    let gr = unsafe { libc::getgrnam(name.as_ptr()) };
-    // SAFETY: a non-null result points to a valid struct group.
-    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
+    !any
 }
 
 /// This machine's host name, for mails that are not about an entry.

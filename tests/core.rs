@@ -539,3 +539,133 @@ fn check_usage_and_exit_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("opening journal directory /nonexistent/journal"));
 }
+
+#[test]
+fn since_boot_starts_at_the_current_boot() {
+    let dir = TempDir::new("sinceboot");
+    let fake = FakeSendmail::new();
+    let conf = config(dir.path(), fake.path(), "", "[match]\nMESSAGE ~ error");
+    let old_boot = "00000000000000000000000000000001";
+    let other_boot = "00000000000000000000000000000002";
+    let at = |boot: &'static str, msg: &'static str| {
+        entry(&[
+            ("MESSAGE", msg),
+            ("_BOOT_ID", boot),
+            ("_HOSTNAME", "h"),
+            ("SYSLOG_IDENTIFIER", "app"),
+            ("PRIORITY", "3"),
+        ])
+    };
+    let scan = |journal_dir: &Path| {
+        let out = logmon(&[
+            "-c",
+            conf.to_str().unwrap(),
+            "--once",
+            "--dry-run",
+            "--since",
+            "boot",
+            "--directory",
+            journal_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    // This machine's boot has entries: start at its first one.
+    let current = dir.path().join("current");
+    fs::create_dir(&current).unwrap();
+    let this_boot: &'static str = Box::leak(boot_id().into_boxed_str());
+    fixture_journal(
+        &current,
+        &[
+            at(old_boot, "error from an old boot"),
+            at(this_boot, "error from this boot"),
+        ],
+    );
+    let mbox = scan(&current);
+    assert!(
+        mbox.contains("error from this boot") && !mbox.contains("old boot"),
+        "{mbox}"
+    );
+
+    // Only foreign boots (a collector, or a container that logs under
+    // another boot ID): the newest entry's boot counts as the current one.
+    let foreign = dir.path().join("foreign");
+    fs::create_dir(&foreign).unwrap();
+    fixture_journal(
+        &foreign,
+        &[
+            at(old_boot, "error from an old boot"),
+            at(other_boot, "error from the newest boot"),
+        ],
+    );
+    let mbox = scan(&foreign);
+    assert!(
+        mbox.contains("error from the newest boot") && !mbox.contains("old boot"),
+        "{mbox}"
+    );
+}
+
+/// A user who cannot read the system journal is told what to do; one in
+/// group systemd-journal is not (the check asks the kernel, not group names).
+#[test]
+fn check_warns_when_the_system_journal_is_unreadable() {
+    use std::os::unix::fs::PermissionsExt;
+    let machine_id = fs::read_to_string("/etc/machine-id").unwrap();
+    let journal_dir = PathBuf::from(format!("/var/log/journal/{}", machine_id.trim()));
+    let system_journal = journal_dir.join("system.journal");
+    // On a machine without a system journal (PID 1 is not systemd), make a
+    // stand-in file with journald's ownership and mode, removed afterwards.
+    let made_dir = !journal_dir.exists();
+    let made_file = !system_journal.exists();
+    if made_file {
+        fs::create_dir_all(&journal_dir).unwrap();
+        fs::write(&system_journal, b"").unwrap();
+        run_ok(
+            Command::new("chown").args(["root:systemd-journal", system_journal.to_str().unwrap()]),
+        );
+        fs::set_permissions(&system_journal, fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let dir = TempDir::new("access");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    // A copy of the binary: the checkout itself may not be readable to nobody.
+    let bin = dir.path().join("logmon");
+    fs::copy(LOGMON, &bin).unwrap();
+    let conf = config(
+        dir.path(),
+        Path::new("/bin/true"),
+        "",
+        "[match]\nMESSAGE = x",
+    );
+    let gid = text(&run_ok(Command::new("getent").args(["group", "systemd-journal"])).stdout)
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let as_nobody = |groups: &str| {
+        run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", groups, "--"])
+            .arg(&bin)
+            .args(["--check", "-c", conf.to_str().unwrap()]))
+    };
+    let without = as_nobody("--clear-groups");
+    let with = as_nobody(&format!("--groups={gid}"));
+    if made_file {
+        fs::remove_file(&system_journal).unwrap();
+    }
+    if made_dir {
+        fs::remove_dir(&journal_dir).unwrap();
+    }
+    assert_eq!(without.status.code(), Some(0), "{}", text(&without.stderr));
+    assert!(
+        text(&without.stdout).contains("add it to group systemd-journal"),
+        "{}",
+        text(&without.stdout)
+    );
+    assert_eq!(with.status.code(), Some(0), "{}", text(&with.stderr));
+    assert!(
+        !text(&with.stdout).contains("systemd-journal"),
+        "{}",
+        text(&with.stdout)
+    );
+}
