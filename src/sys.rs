@@ -287,3 +287,120 @@ pub fn kill_process_group(pgid: u32) {
     // SAFETY: kill has no memory effects; a negative pid names a group.
     unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
 }
+
+/// A child started by [`spawn`]: its pid (also its process group) and the
+/// write end of a pipe to its standard input.
+pub struct Child {
+    pub pid: libc::pid_t,
+    pub stdin: Option<std::fs::File>,
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// posix_spawn(3) `path` with `argv` and `envp`: standard input from a new
+/// pipe, standard output to /dev/null, standard error inherited; its own
+/// process group (so killing the group also kills grandchildren such as
+/// postdrop), an empty signal mask and default dispositions for the signals
+/// logmon blocks or ignores (an ignored SIGPIPE would be inherited).
+/// A missing or non-executable program is reported here (glibc's posix_spawn
+/// returns exec's errno).
+pub fn spawn(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Result<Child> {
+    let mut pipe = [0 as libc::c_int; 2];
+    // SAFETY: pipe is a valid array of two ints.
+    cvt(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two new fds that nothing else owns.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let mut argv_ptrs: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut _).collect();
+    argv_ptrs.push(std::ptr::null_mut());
+    let mut envp_ptrs: Vec<*mut libc::c_char> = envp.iter().map(|e| e.as_ptr() as *mut _).collect();
+    envp_ptrs.push(std::ptr::null_mut());
+
+    let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+    let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+    // SAFETY: init writes the objects; every later call gets the initialised
+    // objects, and both are destroyed below before they go out of scope.
+    // All strings are NUL-terminated and outlive posix_spawn; the pointer
+    // arrays end with NULL as exec requires.
+    let r = unsafe {
+        libc::posix_spawn_file_actions_init(actions.as_mut_ptr());
+        libc::posix_spawnattr_init(attr.as_mut_ptr());
+        let (a, t) = (actions.as_mut_ptr(), attr.as_mut_ptr());
+        let mut defaults = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(defaults.as_mut_ptr());
+        for sig in [libc::SIGPIPE, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(defaults.as_mut_ptr(), sig);
+        }
+        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        let setup = [
+            libc::posix_spawn_file_actions_adddup2(a, read_end.as_raw_fd(), 0),
+            libc::posix_spawn_file_actions_addopen(a, 1, c"/dev/null".as_ptr(), libc::O_WRONLY, 0),
+            libc::posix_spawnattr_setflags(
+                t,
+                (libc::POSIX_SPAWN_SETPGROUP
+                    | libc::POSIX_SPAWN_SETSIGMASK
+                    | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+            ),
+            libc::posix_spawnattr_setpgroup(t, 0),
+            libc::posix_spawnattr_setsigmask(t, empty.as_ptr()),
+            libc::posix_spawnattr_setsigdefault(t, defaults.as_ptr()),
+        ];
+        let mut pid: libc::pid_t = 0;
+        let r = match setup.iter().find(|&&r| r != 0) {
+            Some(&r) => r,
+            None => libc::posix_spawn(
+                &mut pid,
+                path.as_ptr(),
+                a,
+                t,
+                argv_ptrs.as_ptr(),
+                envp_ptrs.as_ptr(),
+            ),
+        };
+        libc::posix_spawn_file_actions_destroy(a);
+        libc::posix_spawnattr_destroy(t);
+        if r == 0 {
+            Ok(pid)
+        } else {
+            Err(r)
+        }
+    };
+    match r {
+        Ok(pid) => Ok(Child {
+            pid,
+            stdin: Some(std::fs::File::from(write_end)),
+        }),
+        Err(errno) => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+impl Child {
+    /// waitpid(2) without blocking: `None` while it runs.
+    pub fn try_wait(&mut self) -> io::Result<Option<Exit>> {
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer; pid is our own child.
+        let r = cvt(unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) })?;
+        if r == 0 {
+            return Ok(None);
+        }
+        Ok(Some(if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        }))
+    }
+
+    /// SIGKILL the child's whole process group and reap the child.
+    pub fn kill(&mut self) {
+        kill_process_group(self.pid as u32);
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer; pid is our own child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
