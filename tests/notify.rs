@@ -5,33 +5,42 @@ mod common;
 
 use common::*;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// logmon following `jd` with `config` (the text after `state_file =`'s
+/// line), a NOTIFY_SOCKET the test reads and a watchdog of `watchdog_usec`.
+fn start_notified(
+    jd: &Journald,
+    dir: &TempDir,
+    config: &str,
+    watchdog_usec: &str,
+) -> (Child, UnixDatagram) {
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let conf = write_file(dir.path(), "logmon.conf", config);
+    let child = Command::new(env!("CARGO_BIN_EXE_logmon"))
+        .args(["-c", conf.to_str().unwrap(), "--namespace", jd.name()])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", watchdog_usec)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, sock)
+}
 
 #[test]
 fn notify_protocol_in_order() {
     let jd = Journald::start(&unique_name("notify"));
     let dir = TempDir::new("notify");
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let conf = write_file(
-        dir.path(),
-        "logmon.conf",
-        format!(
-            "state_file = {}/cursor\n[mail]\nsendmail = /bin/true\nbatch = 0\n[match]\nMESSAGE ~ notify-error\n",
-            dir.path().display()
-        ),
+    let config = format!(
+        "state_file = {}/cursor\n[mail]\nsendmail = /bin/true\nbatch = 0\n[match]\nMESSAGE ~ notify-error\n",
+        dir.path().display()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logmon"))
-        .args(["-c", conf.to_str().unwrap(), "--namespace", jd.name()])
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, sock) = start_notified(&jd, &dir, &config, "200000");
     let mut messages: Vec<String> = Vec::new();
     let receive_until = |messages: &mut Vec<String>, want: &str| {
         let deadline = Instant::now() + WAIT;
@@ -96,26 +105,11 @@ fn watchdog_is_fed_while_sendmail_hangs() {
     let dir = TempDir::new("wdhang");
     let fake = FakeSendmail::new();
     fake.set_hang(true);
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let conf = write_file(
-        dir.path(),
-        "logmon.conf",
-        format!(
-            "state_file =\n[mail]\nsendmail = {}\nbatch = 0\ntimeout = 4s\n[match]\nMESSAGE ~ wd-error\n",
-            fake.path().display()
-        ),
+    let config = format!(
+        "state_file =\n[mail]\nsendmail = {}\nbatch = 0\ntimeout = 4s\n[match]\nMESSAGE ~ wd-error\n",
+        fake.path().display()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logmon"))
-        .args(["-c", conf.to_str().unwrap(), "--namespace", jd.name()])
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "400000")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, sock) = start_notified(&jd, &dir, &config, "400000");
     let mut buf = [0u8; 4096];
     let mut recv = || {
         sock.recv(&mut buf)
