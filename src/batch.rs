@@ -211,15 +211,16 @@ impl Batcher {
     }
 
     /// When the pending mail should be attempted; `None` if nothing waits.
-    /// A full batch does not wait for the end of its window.
+    /// A full batch waits for the end of its window too (what comes on top
+    /// is summarised): sending early would spend the hourly budget on the
+    /// first seconds of a flood and leave the rest waiting an hour.
     pub fn due_at_ms(&self) -> Option<u64> {
         let opened = self.opened_ms?;
-        let window_end = if self.pending.is_full() {
-            opened
-        } else {
-            opened + self.policy.batch_ms
-        };
-        Some(window_end.max(self.window_free_ms()).max(self.retry_at_ms))
+        Some(
+            (opened + self.policy.batch_ms)
+                .max(self.window_free_ms())
+                .max(self.retry_at_ms),
+        )
     }
 
     pub fn is_due(&self, now_ms: u64) -> bool {
@@ -366,12 +367,14 @@ mod tests {
     }
 
     #[test]
-    fn a_full_batch_does_not_wait_for_its_window() {
-        let mut b = Batcher::new(policy(600_000, 30));
-        for i in 0..MAX_LINES {
+    fn a_full_batch_still_waits_for_its_window() {
+        let mut b = Batcher::new(policy(10_000, 30));
+        for i in 0..MAX_LINES * 3 {
             b.add(alert("a", &format!("e{i}"), 0), 100);
         }
-        assert_eq!(b.due_at_ms(), Some(100));
+        assert!(b.pending().is_full());
+        assert_eq!(b.due_at_ms(), Some(10_100));
+        assert_eq!(b.pending().total, MAX_LINES as u64 * 3);
     }
 
     #[test]

@@ -228,13 +228,19 @@ impl Monitor {
 
     /// The end of the journal: `seek_tail` then `previous`, landing on the
     /// last entry so that `next` returns only newer ones (systemd #9934).
-    /// On a first start the position is saved at once, so a kill right
-    /// after start loses nothing.
+    /// An empty journal is read from its head instead: from a tail position
+    /// libsystemd would return only the last entry of a file that appears
+    /// later. On a first start the position is saved at once, so a kill
+    /// right after start loses nothing.
     fn seek_tail(&mut self, first_start: bool) -> Result<(), Error> {
         let j = &mut self.journal;
         j.seek_tail()
             .context(|| "seeking to the journal tail".into())?;
         let on_entry = j.previous().context(|| "reading the journal tail".into())?;
+        if !on_entry {
+            j.seek_head()
+                .context(|| "seeking to the journal head".into())?;
+        }
         self.read_any = on_entry;
         if first_start && !self.opts.dry_run {
             let pos = if on_entry {
@@ -263,7 +269,7 @@ impl Monitor {
             },
         };
         self.saved = saved.clone();
-        let cursor = match saved {
+        let (cursor, inclusive) = match saved {
             None => {
                 if asked {
                     log!(
@@ -279,7 +285,8 @@ impl Monitor {
                     .seek_head()
                     .context(|| "seeking to the journal head".into());
             }
-            Some(Position::After(c)) => c,
+            Some(Position::After(c)) => (c, false),
+            Some(Position::At(c)) => (c, true),
         };
         let j = &mut self.journal;
         if let Err(e) = j.seek_cursor(&cursor) {
@@ -290,8 +297,10 @@ impl Monitor {
             return Ok(());
         }
         if j.test_cursor(&cursor).unwrap_or(false) {
-            // The saved entry itself was handled already.
+            // After(c): the saved entry itself was handled already.
+            // At(c): it is the first one whose alert was not delivered.
             self.read_any = true;
+            self.unread_current = inclusive;
             return Ok(());
         }
         // The saved entry is gone (vacuumed) or no longer matches: read
@@ -381,26 +390,12 @@ impl Monitor {
     fn queue(&mut self, alert: Alert) {
         self.stats.alerts += 1;
         if self.batcher.is_empty() {
-            self.held = self.position_before_current();
+            // Resume at this entry, itself included, until its alert is
+            // delivered. (Stepping back to the entry before it would be
+            // fragile: entries of several files can tie in the merged order.)
+            self.held = self.journal.cursor().ok().map(Position::At);
         }
         self.batcher.add(alert, sys::monotonic_ms());
-    }
-
-    /// The position just before the current entry: where to resume if the
-    /// alert for the current entry is never delivered.
-    fn position_before_current(&mut self) -> Option<Position> {
-        let j = &mut self.journal;
-        let current = j.cursor().ok()?;
-        let before = match j.previous() {
-            Ok(true) => j.cursor().ok().map(Position::After),
-            _ => Some(Position::Head),
-        };
-        // Go back to the current entry so reading continues after it.
-        let back = j.seek_cursor(&current).and_then(|()| j.next());
-        if !matches!(back, Ok(true)) || !j.test_cursor(&current).unwrap_or(false) {
-            log!(ERR, "could not return to the current journal entry");
-        }
-        before
     }
 
     /// Compose and hand over the pending mail; true when accepted.

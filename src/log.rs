@@ -7,11 +7,17 @@ pub const WARNING: u8 = 4;
 pub const NOTICE: u8 = 5;
 pub const INFO: u8 = 6;
 
+/// Every line of a multi-line message gets the prefix, so journald files
+/// each one at the right priority.
 macro_rules! log {
     ($prio:expr, $($arg:tt)*) => {{
         use std::io::Write as _;
-        let line = format!("<{}>{}\n", $prio, format_args!($($arg)*));
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        let text = format!("{}", format_args!($($arg)*));
+        let mut out = String::with_capacity(text.len() + 8);
+        for line in text.lines() {
+            out.push_str(&format!("<{}>{}\n", $prio, line));
+        }
+        let _ = std::io::stderr().write_all(out.as_bytes());
     }};
 }
 pub(crate) use log;

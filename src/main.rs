@@ -31,12 +31,6 @@ const DEFAULT_CONFIG: &str = "/etc/logmon.conf";
 fn main() {
     let code = match run() {
         Ok(code) => code,
-        Err(Error::Config(lines)) => {
-            for line in lines {
-                eprintln!("{line}");
-            }
-            2
-        }
         Err(e) => {
             log!(ERR, "{e}");
             e.exit_code()
@@ -61,7 +55,16 @@ fn run() -> Result<i32, Error> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    let mut config = Config::load(&config_path)?;
+    let mut config = match Config::load(&config_path) {
+        // --check prints the bare `FILE:LINE: message` lines, for people.
+        Err(Error::Config(lines)) if opts.check => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            return Ok(2);
+        }
+        other => other?,
+    };
     if let Some(dir) = &opts.directory {
         config.source = Source::Directory(dir.clone());
     }

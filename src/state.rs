@@ -8,16 +8,20 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Where to resume.
+/// Where to resume. In the file: the bare cursor, `at CURSOR`, or `head`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Position {
-    /// After the entry this cursor names.
+    /// After the entry this cursor names: all alerts up to it were mailed.
     After(String),
-    /// From the oldest entry (no entry was read before the first alert).
+    /// At the entry this cursor names, itself included: its alert (and what
+    /// follows) was not mailed yet.
+    At(String),
+    /// From the oldest entry (the journal was empty at the first start).
     Head,
 }
 
 const HEAD: &str = "head";
+const AT: &str = "at ";
 
 /// The saved position; `Ok(None)` when there is no state file yet.
 pub fn load(path: &Path) -> io::Result<Option<Position>> {
@@ -30,20 +34,29 @@ pub fn load(path: &Path) -> io::Result<Option<Position>> {
     if line == HEAD {
         return Ok(Some(Position::Head));
     }
-    // A cursor is one line of printable ASCII (sd_journal_get_cursor(3)).
-    if line.is_empty() || line.len() > 4096 || !line.bytes().all(|b| b.is_ascii_graphic()) {
+    let (cursor, make): (&str, fn(String) -> Position) = match line.strip_prefix(AT) {
+        Some(c) => (c, Position::At),
+        None => (line, Position::After),
+    };
+    // A cursor is one word of printable ASCII, `s=...;i=...;...`
+    // (sd_journal_get_cursor(3)).
+    let plausible = cursor.contains('=')
+        && cursor.len() <= 4096
+        && cursor.bytes().all(|b| b.is_ascii_graphic());
+    if !plausible {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "not a journal cursor",
         ));
     }
-    Ok(Some(Position::After(line.to_string())))
+    Ok(Some(make(cursor.to_string())))
 }
 
 pub fn save(path: &Path, position: &Position) -> io::Result<()> {
     let text = match position {
-        Position::After(c) => c.as_str(),
-        Position::Head => HEAD,
+        Position::After(c) => c.clone(),
+        Position::At(c) => format!("{AT}{c}"),
+        Position::Head => HEAD.to_string(),
     };
     let dir = path
         .parent()
@@ -77,6 +90,12 @@ mod tests {
         assert_eq!(load(&path).unwrap(), Some(c));
         save(&path, &Position::Head).unwrap();
         assert_eq!(load(&path).unwrap(), Some(Position::Head));
+        let at = Position::At("s=abc;i=2".into());
+        save(&path, &at).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "at s=abc;i=2\n");
+        assert_eq!(load(&path).unwrap(), Some(at));
+        fs::write(&path, "at \n").unwrap();
+        assert!(load(&path).is_err());
         assert!(!dir.join("sub/cursor.tmp").exists());
         fs::write(&path, "two words\n").unwrap();
         assert!(load(&path).is_err());
