@@ -28,8 +28,9 @@ const CHUNK: usize = 5000;
 const SAVE_INTERVAL_MS: u64 = 5000;
 /// The last delivery attempt at exit takes at most this long.
 const EXIT_SEND_TIMEOUT_MS: u64 = 10_000;
-/// Without an inotify fd, look for new entries this often.
-const FALLBACK_POLL_MS: u64 = 1000;
+/// Without an inotify fd, reopen the journal this often to find new
+/// entries and new files (a rotation).
+const FALLBACK_POLL_MS: u64 = 2000;
 /// Decompress at most this much of a field: rules and mails need no more.
 const DATA_THRESHOLD: usize = 64 * 1024;
 
@@ -550,17 +551,19 @@ impl Monitor {
     /// Follow the journal until SIGTERM or SIGINT.
     pub fn follow(&mut self, config_path: &Path, signals: &sys::SignalFd) -> Result<(), Error> {
         use std::os::fd::AsRawFd;
-        let journal_fd = match self.journal.fd() {
+        let mut journal_fd = match self.journal.fd() {
             Ok(fd) => Some(fd),
             Err(e) => {
                 log!(
                     WARNING,
-                    "cannot watch the journal ({e}; inotify watches exhausted?): checking every {} ms instead",
+                    "cannot watch the journal ({e}; inotify instances or watches exhausted?): \
+                     checking every {} ms instead",
                     FALLBACK_POLL_MS
                 );
                 None
             }
         };
+        let mut reopen_at = sys::monotonic_ms() + FALLBACK_POLL_MS;
         sys::notify("READY=1");
         log!(
             INFO,
@@ -605,7 +608,7 @@ impl Monitor {
                         .context(|| "sd_journal_get_timeout".into())?;
                     wake_at(t.map(|ms| now + ms));
                 }
-                None => wake_at(Some(now + FALLBACK_POLL_MS)),
+                None => wake_at(Some(reopen_at)),
             }
             wake_at(self.batcher.due_at_ms());
             wake_at(self.save_deadline_ms());
@@ -633,8 +636,54 @@ impl Monitor {
                     Change::Append | Change::Invalidate => more = true,
                     Change::Nop => {}
                 },
-                None => more = true,
+                None if sys::monotonic_ms() >= reopen_at => {
+                    journal_fd = self.reopen()?;
+                    reopen_at = sys::monotonic_ms() + FALLBACK_POLL_MS;
+                    more = true;
+                }
+                None => {}
             }
+        }
+    }
+
+    /// Without inotify, libsystemd learns of neither new files nor (for a
+    /// while) new entries: open the journal afresh where we were. Returns
+    /// its fd if inotify works again.
+    fn reopen(&mut self) -> Result<Option<libc::c_int>, Error> {
+        let cursor = if self.read_any && !self.unread_current {
+            self.journal.cursor().ok()
+        } else {
+            None
+        };
+        let mut journal = open_journal(&self.config.source)?;
+        match &cursor {
+            Some(c) => {
+                journal
+                    .seek_cursor(c)
+                    .context(|| "seeking the reopened journal".into())?;
+                if journal
+                    .next()
+                    .context(|| "reading the reopened journal".into())?
+                    && !journal.test_cursor(c).unwrap_or(false)
+                {
+                    self.unread_current = true;
+                }
+            }
+            // Nothing read yet: everything in the journal is new to us.
+            None if !self.unread_current => {
+                journal
+                    .seek_head()
+                    .context(|| "seeking the reopened journal".into())?;
+            }
+            None => return Ok(None),
+        }
+        self.journal = journal;
+        match self.journal.fd() {
+            Ok(fd) => {
+                log!(NOTICE, "watching the journal again");
+                Ok(Some(fd))
+            }
+            Err(_) => Ok(None),
         }
     }
 

@@ -1,0 +1,161 @@
+//! Without an inotify instance (the per-user limit exhausted), logmon says
+//! so and falls back to reopening the journal on a timer.
+//! Seen here: entries written by systemd-journal-remote became visible to a
+//! reader without inotify only about 10 s later, even to a freshly opened
+//! one (libsystemd's doing, cause not established), so the waits below are
+//! generous.
+//! In its own test binary: it exhausts the limit of a spare uid, and no
+//! other test may run as that uid meanwhile.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SLOW: Duration = Duration::from_secs(60);
+
+/// A uid nothing else on the machine uses.
+const SPARE_UID: &str = "64123";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn as_spare_uid(program: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        &format!("--reuid={SPARE_UID}"),
+        &format!("--regid={SPARE_UID}"),
+        "--clear-groups",
+        "--",
+        program,
+    ]);
+    c
+}
+
+fn make_readable(dir: &std::path::Path) {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    for e in fs::read_dir(dir).unwrap() {
+        fs::set_permissions(e.unwrap().path(), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+#[test]
+fn without_inotify_logmon_warns_and_polls() {
+    let tmp = TempDir::new("inotify");
+    make_readable(tmp.path());
+    let journal_dir = tmp.path().join("journal");
+    fs::create_dir(&journal_dir).unwrap();
+    let e = |msg: &str| {
+        entry(&[
+            ("MESSAGE", msg),
+            ("_HOSTNAME", "h"),
+            ("SYSLOG_IDENTIFIER", "app"),
+            ("PRIORITY", "3"),
+        ])
+    };
+    fixture_journal(&journal_dir, &[e("routine start line")]);
+    make_readable(&journal_dir);
+
+    // Hold every inotify instance the spare uid may have (max_user_instances).
+    let mut exhauster = Killed(
+        as_spare_uid("/usr/bin/python3")
+            .args([
+                "-c",
+                "import ctypes, sys, time\n\
+                 libc = ctypes.CDLL(None)\n\
+                 fds = [libc.inotify_init1(0o2000000) for _ in range(100000)]\n\
+                 print(sum(f >= 0 for f in fds), flush=True)\n\
+                 time.sleep(300)\n",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 for the inotify exhauster"),
+    );
+    let mut line = String::new();
+    BufReader::new(exhauster.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.trim().parse::<u32>().unwrap() > 0,
+        "exhauster got no instance: {line:?}"
+    );
+
+    let bin = tmp.path().join("logmon");
+    fs::copy(env!("CARGO_BIN_EXE_logmon"), &bin).unwrap();
+    let conf = write_file(
+        tmp.path(),
+        "logmon.conf",
+        "state_file =\n[match]\nMESSAGE ~ error\n",
+    );
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    let stdout_path = tmp.path().join("stdout");
+    let stderr_path = tmp.path().join("stderr");
+    let _logmon = Killed(
+        as_spare_uid(bin.to_str().unwrap())
+            .args([
+                "-c",
+                conf.to_str().unwrap(),
+                "--dry-run",
+                "--directory",
+                journal_dir.to_str().unwrap(),
+            ])
+            .stdout(fs::File::create(&stdout_path).unwrap())
+            .stderr(fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = || fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(
+        wait_until(WAIT, || stderr().contains("started: following")),
+        "{}",
+        stderr()
+    );
+    assert!(
+        stderr().contains("<4>cannot watch the journal")
+            && stderr().contains("checking every 2000 ms instead"),
+        "{}",
+        stderr()
+    );
+    // New entries in the open file are still found, on the timer.
+    fixture_journal(&journal_dir, &[e("disk error after start")]);
+    make_readable(&journal_dir);
+    assert!(
+        wait_until(SLOW, || fs::read_to_string(&stdout_path)
+            .unwrap_or_default()
+            .contains("disk error after start")),
+        "stdout: {}\nstderr: {}",
+        fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr()
+    );
+    // A new file (a rotation, a new host) is found too: logmon reopens.
+    let other = tmp.path().join("other");
+    fs::create_dir(&other).unwrap();
+    let new_file = fixture_journal(&other, &[e("raid error in a new file")]);
+    fs::rename(&new_file, journal_dir.join("rotated.journal")).unwrap();
+    make_readable(&journal_dir);
+    assert!(
+        wait_until(SLOW, || fs::read_to_string(&stdout_path)
+            .unwrap_or_default()
+            .contains("raid error in a new file")),
+        "stdout: {}\nstderr: {}",
+        fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr()
+    );
+    let out = fs::read_to_string(&stdout_path).unwrap();
+    assert!(!out.contains("routine"));
+    assert_eq!(
+        out.matches("disk error after start").count(),
+        1,
+        "reopening must not repeat alerts: {out}"
+    );
+}
