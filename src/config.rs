@@ -463,10 +463,14 @@ pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
             ))
         }
     };
+    // At most a day: larger values are mistakes, and keep time sums small.
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(|| format!("bad duration '{value}': use e.g. 0, 500ms, 10s, 5m, 1h"))
+        .filter(|&ms| ms <= 86_400_000)
+        .ok_or_else(|| {
+            format!("bad duration '{value}': use e.g. 0, 500ms, 10s, 5m, 1h (at most 1d)")
+        })
 }
 
 fn parse_recipients(value: &str) -> Result<Vec<String>, String> {
@@ -588,6 +592,9 @@ mod tests {
         assert!(parse_duration_ms("ten").is_err());
         assert!(parse_duration_ms("-1s").is_err());
         assert!(parse_duration_ms("99999999999999999999").is_err());
+        assert_eq!(parse_duration_ms("1d"), Ok(86_400_000));
+        assert!(parse_duration_ms("2d").is_err());
+        assert!(parse_duration_ms("18446744073709551s").is_err());
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct Monitor {
     stats: Stats,
     status_sent: String,
     watchdog: Option<sys::Watchdog>,
+    /// The `--since` time this run started at, if any (for a reopen).
+    start_usec: Option<u64>,
 }
 
 pub fn open_journal(source: &Source) -> Result<Journal, Error> {
@@ -132,6 +134,7 @@ impl Monitor {
             stats: Stats::default(),
             status_sent: String::new(),
             watchdog: sys::Watchdog::from_env(),
+            start_usec: None,
         })
     }
 
@@ -222,6 +225,7 @@ impl Monitor {
     }
 
     fn seek_time(&mut self, usec: u64) -> Result<(), Error> {
+        self.start_usec = Some(usec);
         self.journal
             .seek_realtime_usec(usec)
             .context(|| "seeking the journal by time".into())
@@ -259,13 +263,23 @@ impl Monitor {
             None => None,
             Some(path) => match state::load(path) {
                 Ok(p) => p,
-                Err(e) => {
+                // A garbled file cannot be resumed from: start afresh.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                     log!(
                         ERR,
                         "ignoring state file {}: {e}; starting at the end",
                         path.display()
                     );
                     None
+                }
+                // Unreadable (permissions, I/O): never overwrite it with the
+                // tail, which would skip everything since; fail, and let the
+                // service manager retry.
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("reading state file {}", path.display()),
+                        e,
+                    ))
                 }
             },
         };
@@ -491,6 +505,8 @@ impl Monitor {
         match state::save(path, &pos) {
             Ok(()) => self.saved = Some(pos),
             Err(e) => {
+                // Try again at the next save interval.
+                self.unsaved_progress = true;
                 log!(
                     ERR,
                     "saving the journal position to {}: {e}",

@@ -40,7 +40,7 @@ pub fn send(
     let mut child =
         sys::spawn(&program, &argv, &envp).map_err(|e| format!("cannot run {shown}: {e}"))?;
     let written = match child.stdin.take() {
-        Some(stdin) => write_with_deadline(stdin, message, deadline),
+        Some(stdin) => write_with_deadline(stdin, message, deadline, waiting),
         None => Err(io::Error::other("no stdin pipe")),
     };
     match (written, wait_with_deadline(&mut child, deadline, waiting)) {
@@ -60,7 +60,12 @@ pub fn send(
 
 /// Write all of `data`, giving up at `deadline`, so a child that stops
 /// reading cannot block us (a pipe holds only 64 KiB).
-fn write_with_deadline(mut pipe: std::fs::File, data: &[u8], deadline: u64) -> io::Result<()> {
+fn write_with_deadline(
+    mut pipe: std::fs::File,
+    data: &[u8],
+    deadline: u64,
+    waiting: &mut dyn FnMut(),
+) -> io::Result<()> {
     sys::set_nonblocking(pipe.as_raw_fd())?;
     let mut rest = data;
     while !rest.is_empty() {
@@ -71,8 +76,10 @@ fn write_with_deadline(mut pipe: std::fs::File, data: &[u8], deadline: u64) -> i
                 if now >= deadline {
                     return Err(io::Error::from(io::ErrorKind::TimedOut));
                 }
+                // In slices of a second: the watchdog is fed meanwhile.
                 let mut fds = [sys::pollfd(pipe.as_raw_fd(), libc::POLLOUT)];
-                sys::poll(&mut fds, Some(deadline - now))?;
+                sys::poll(&mut fds, Some((deadline - now).min(1000)))?;
+                waiting();
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

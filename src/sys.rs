@@ -396,9 +396,12 @@ impl Child {
         }))
     }
 
-    /// SIGKILL the child's whole process group and reap the child.
+    /// SIGKILL the child's whole process group (and the child itself, in
+    /// case it left the group) and reap the child.
     pub fn kill(&mut self) {
         kill_process_group(self.pid as u32);
+        // SAFETY: kill has no memory effects; pid is our own unreaped child.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
         let mut status = 0;
         // SAFETY: status is a valid out-pointer; pid is our own child.
         unsafe { libc::waitpid(self.pid, &mut status, 0) };

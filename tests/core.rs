@@ -669,3 +669,53 @@ fn check_warns_when_the_system_journal_is_unreadable() {
         text(&with.stdout)
     );
 }
+
+/// A state file that cannot be read is never replaced by the tail position
+/// (that would skip everything since): logmon fails and the file stays.
+#[test]
+fn unreadable_state_file_is_an_error_not_a_restart_at_the_end() {
+    let dir = TempDir::new("badstate");
+    let journal_dir = dir.path().join("journal");
+    fs::create_dir(&journal_dir).unwrap();
+    fixture_journal(
+        &journal_dir,
+        &[entry(&[("MESSAGE", "x"), ("PRIORITY", "3")])],
+    );
+    // A directory where the state file should be: reading it fails (EISDIR).
+    fs::create_dir(dir.path().join("cursor")).unwrap();
+    let conf = config(
+        dir.path(),
+        Path::new("/bin/true"),
+        "",
+        "[match]\nMESSAGE = x",
+    );
+    let out = logmon(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--once",
+        "--directory",
+        journal_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reading state file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(dir.path().join("cursor").is_dir());
+    // A garbled one is reported and replaced: there is nothing to resume.
+    fs::remove_dir(dir.path().join("cursor")).unwrap();
+    fs::write(dir.path().join("cursor"), "garbage\n").unwrap();
+    let out = logmon(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--once",
+        "--directory",
+        journal_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("ignoring state file"));
+    assert!(fs::read_to_string(dir.path().join("cursor"))
+        .unwrap()
+        .starts_with("s="));
+}
