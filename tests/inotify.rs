@@ -13,22 +13,13 @@ use common::*;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SLOW: Duration = Duration::from_secs(60);
 
 /// A uid nothing else on the machine uses.
 const SPARE_UID: &str = "64123";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn as_spare_uid(program: &str) -> Command {
     let mut c = Command::new("setpriv");

@@ -846,3 +846,13 @@ pub fn mailbox_contents(user: &str) -> String {
 pub fn wait_mailbox(user: &str, needle: &str, timeout: Duration) -> bool {
     wait_until(timeout, || mailbox_contents(user).contains(needle))
 }
+
+/// A child process killed and reaped when the test ends, pass or fail.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
