@@ -8,9 +8,20 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// As [`start_notified_child`], killed when the test ends, pass or fail.
+fn start_notified(
+    jd: &Journald,
+    dir: &TempDir,
+    config: &str,
+    watchdog_usec: &str,
+) -> (Killed, UnixDatagram) {
+    let (child, sock) = start_notified_child(jd, dir, config, watchdog_usec);
+    (Killed(child), sock)
+}
+
 /// logmon following `jd` with `config` (the text after `state_file =`'s
 /// line), a NOTIFY_SOCKET the test reads and a watchdog of `watchdog_usec`.
-fn start_notified(
+fn start_notified_child(
     jd: &Journald,
     dir: &TempDir,
     config: &str,
@@ -34,11 +45,15 @@ fn start_notified(
 
 #[test]
 fn notify_protocol_in_order() {
+    let fake = FakeSendmail::new();
     let jd = Journald::start(&unique_name("notify"));
     let dir = TempDir::new("notify");
     let config = format!(
-        "state_file = {}/cursor\n[mail]\nsendmail = /bin/true\nbatch = 0\n[match]\nMESSAGE ~ notify-error\n",
-        dir.path().display()
+        // A sendmail that reads the message and exits 0. (/bin/true may exit
+        // before the message is written, which counts as not delivered.)
+        "state_file = {}/cursor\n[mail]\nsendmail = {}\nbatch = 0\n[match]\nMESSAGE ~ notify-error\n",
+        dir.path().display(),
+        fake.path().display()
     );
     let (mut child, sock) = start_notified(&jd, &dir, &config, "200000");
     let mut messages: Vec<String> = Vec::new();
@@ -72,12 +87,12 @@ fn notify_protocol_in_order() {
             .any(|m| m.contains("1 alerts, 1 mails sent")),
         "{messages:?}"
     );
-    run_ok(Command::new("kill").args(["-HUP", &child.id().to_string()]));
+    run_ok(Command::new("kill").args(["-HUP", &child.0.id().to_string()]));
     assert!(receive_until(&mut messages, "RELOADING=1"), "{messages:?}");
     assert!(receive_until(&mut messages, "READY=1"), "{messages:?}");
-    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    run_ok(Command::new("kill").args(["-TERM", &child.0.id().to_string()]));
     assert!(receive_until(&mut messages, "STOPPING=1"), "{messages:?}");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
 
     let first = |prefix: &str| messages.iter().position(|m| m.starts_with(prefix)).unwrap();
     let last = |prefix: &str| {
@@ -109,7 +124,7 @@ fn watchdog_is_fed_while_sendmail_hangs() {
         "state_file =\n[mail]\nsendmail = {}\nbatch = 0\ntimeout = 4s\n[match]\nMESSAGE ~ wd-error\n",
         fake.path().display()
     );
-    let (mut child, sock) = start_notified(&jd, &dir, &config, "400000");
+    let (_logmon, sock) = start_notified(&jd, &dir, &config, "400000");
     let mut buf = [0u8; 4096];
     let mut recv = || {
         sock.recv(&mut buf)
@@ -140,6 +155,4 @@ fn watchdog_is_fed_while_sendmail_hangs() {
         pings >= 5,
         "only {pings} watchdog pings in 2 s with a 400 ms watchdog"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
