@@ -129,7 +129,7 @@ give_back() {
 # The journal directory for N entries, generated once and cached.
 journal_for() {
     local n=$1 key dir tmp t0
-    key=$(cat benches/gen.rs | sha256sum | cut -c1-12)
+    key=$(cat benches/gen.rs benches/shared/mod.rs | sha256sum | cut -c1-12)
     dir=$BENCH_CACHE/$SHAPE-$n-$key
     if [ -f "$dir/complete" ]; then
         echo "$dir"

@@ -26,6 +26,8 @@
 //! `_PID` values are above Linux's PID_MAX_LIMIT (4194304): logmon drops
 //! alerts whose `_PID` is its own, and a generated PID must never be one.
 
+mod shared;
+use shared::*;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 
@@ -40,18 +42,7 @@ const HOST: &str = "mx1";
 /// Linux never hands out a PID at or above this (PID_MAX_LIMIT, 64-bit).
 const PID_BASE: u64 = 4_194_304;
 
-/// xorshift64*: fast, deterministic, good enough for test data.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
     /// Uniform in 0..n.
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n

@@ -9,7 +9,9 @@
 //! `<tag> <wake ns> <read ns>` to LOG for every MESSAGE holding `bench-tag=`.
 //! It writes `ready` to LOG once it follows. Stop it with SIGTERM.
 
+mod shared;
 use libsystemd_sys::journal as sd;
+use shared::*;
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -22,16 +24,6 @@ extern "C" {
         namespace: *const libc::c_char,
         flags: libc::c_int,
     ) -> libc::c_int;
-}
-
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn check(r: i32, what: &str) -> i32 {

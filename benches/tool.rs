@@ -32,6 +32,8 @@
 //! - `stats [SCALE]`: n, p50, p95, max of the numbers on stdin, divided by
 //!   SCALE.
 
+mod shared;
+use shared::*;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -39,16 +41,6 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn die(msg: impl std::fmt::Display) -> ! {
     eprintln!("bench tool: {msg}");
@@ -437,19 +429,6 @@ fn keepalive(path: &Path) {
     // journald shuts down its sending side of stdout streams at once.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
 
