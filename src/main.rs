@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod daemon;
 mod error;
+mod files;
 #[allow(unsafe_code)]
 mod journal;
 mod log;
