@@ -62,11 +62,23 @@ pub struct Pending {
     pub uncounted_groups: u64,
     /// All alerts in this pending mail.
     pub total: u64,
+    /// logmon's own problems (lost entries, a state file it cannot write),
+    /// folded like alerts, bounded, each with its count.
+    notices: Vec<(String, u64)>,
 }
+
+/// Distinct notices kept in one mail.
+pub const MAX_NOTICES: usize = 20;
 
 impl Pending {
     pub fn add(&mut self, alert: Alert) {
-        self.total += 1;
+        let t = alert.time_usec;
+        self.add_counted(alert, 1, t);
+    }
+
+    /// `count` identical alerts, the first being `alert`, the last at `last_usec`.
+    fn add_counted(&mut self, alert: Alert, count: u64, last_usec: u64) {
+        self.total += count;
         let key = (
             alert.host.clone(),
             alert.unit.clone(),
@@ -74,41 +86,87 @@ impl Pending {
         );
         if let Some(&i) = self.index.get(&key) {
             let line = &mut self.lines[i];
-            line.count += 1;
-            line.last_usec = line.last_usec.max(alert.time_usec);
+            line.count += count;
+            line.last_usec = line.last_usec.max(last_usec);
             return;
         }
         if self.lines.len() < MAX_LINES {
             self.index.insert(key, self.lines.len());
             self.lines.push(Line {
-                last_usec: alert.time_usec,
+                last_usec,
                 first: alert,
-                count: 1,
+                count,
             });
             return;
         }
+        let mut last = alert.clone();
+        last.time_usec = last_usec;
         if let Some(o) = self
             .overflow
             .iter_mut()
             .find(|o| o.host == alert.host && o.unit == alert.unit)
         {
-            o.count += 1;
-            o.last = alert;
+            o.count += count;
+            o.last = last;
         } else if self.overflow.len() < MAX_OVERFLOW_GROUPS {
             self.overflow.push(Overflow {
                 host: alert.host.clone(),
                 unit: alert.unit.clone(),
-                count: 1,
-                first: alert.clone(),
-                last: alert,
+                count,
+                first: alert,
+                last,
             });
         } else {
-            self.uncounted_groups += 1;
+            self.uncounted_groups += count;
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.total == 0 && self.notices.is_empty()
+    }
+
+    /// A problem of logmon's own, for the next mail.
+    pub fn add_notice(&mut self, text: String) {
+        self.add_notice_counted(text, 1);
+    }
+
+    fn add_notice_counted(&mut self, text: String, count: u64) {
+        if let Some(n) = self.notices.iter_mut().find(|(t, _)| *t == text) {
+            n.1 += count;
+        } else if self.notices.len() < MAX_NOTICES {
+            self.notices.push((text, count));
+        } else if let Some(last) = self.notices.last_mut() {
+            // Never dropped silently: the last slot counts the rest.
+            last.0 = "further problems of logmon itself (see its log)".into();
+            last.1 += count;
+        }
+    }
+
+    pub fn notices(&self) -> &[(String, u64)] {
+        &self.notices
+    }
+
+    /// Fold `newer` (alerts that came after these) into this one, as if
+    /// each of its alerts had been added here, counts kept.
+    pub fn merge(&mut self, newer: Pending) {
+        for line in newer.lines {
+            self.add_counted(line.first, line.count, line.last_usec);
+        }
+        for o in newer.overflow {
+            let last_usec = o.last.time_usec;
+            if o.count > 1 {
+                let first_usec = o.first.time_usec;
+                self.add_counted(o.first, 1, first_usec);
+                self.add_counted(o.last, o.count - 1, last_usec);
+            } else {
+                self.add_counted(o.first, 1, last_usec);
+            }
+        }
+        self.uncounted_groups += newer.uncounted_groups;
+        self.total += newer.uncounted_groups;
+        for (text, count) in newer.notices {
+            self.add_notice_counted(text, count);
+        }
     }
 
     /// Lines kept in full, in the order they first appeared.
@@ -169,6 +227,8 @@ pub struct Batcher {
     sent_ms: VecDeque<u64>,
     failures: u32,
     retry_at_ms: u64,
+    /// A mail taken by [`begin`](Batcher::begin) is being delivered.
+    in_flight: bool,
 }
 
 impl Batcher {
@@ -180,6 +240,7 @@ impl Batcher {
             sent_ms: VecDeque::new(),
             failures: 0,
             retry_at_ms: 0,
+            in_flight: false,
         }
     }
 
@@ -190,6 +251,23 @@ impl Batcher {
     pub fn add(&mut self, alert: Alert, now_ms: u64) {
         self.opened_ms.get_or_insert(now_ms);
         self.pending.add(alert);
+    }
+
+    pub fn add_notice(&mut self, text: String, now_ms: u64) {
+        self.opened_ms.get_or_insert(now_ms);
+        self.pending.add_notice(text);
+    }
+
+    /// Take the pending mail for delivery. Until [`delivered`] or
+    /// [`failed`] reports on it, new alerts collect for the next mail and
+    /// nothing is due.
+    ///
+    /// [`delivered`]: Batcher::delivered
+    /// [`failed`]: Batcher::failed
+    pub fn begin(&mut self) -> Pending {
+        self.in_flight = true;
+        self.opened_ms = None;
+        std::mem::take(&mut self.pending)
     }
 
     pub fn pending(&self) -> &Pending {
@@ -215,6 +293,9 @@ impl Batcher {
     /// is summarised): sending early would spend the hourly budget on the
     /// first seconds of a flood and leave the rest waiting an hour.
     pub fn due_at_ms(&self) -> Option<u64> {
+        if self.in_flight {
+            return None;
+        }
         let opened = self.opened_ms?;
         Some(
             (opened + self.policy.batch_ms)
@@ -232,10 +313,9 @@ impl Batcher {
         self.window_free_ms() <= now_ms
     }
 
-    /// The pending mail was accepted: start afresh.
+    /// The mail taken by `begin` was accepted.
     pub fn delivered(&mut self, now_ms: u64) {
-        self.pending = Pending::default();
-        self.opened_ms = None;
+        self.in_flight = false;
         self.failures = 0;
         self.retry_at_ms = 0;
         self.sent_ms.push_back(now_ms);
@@ -246,9 +326,14 @@ impl Batcher {
         }
     }
 
-    /// The pending mail was not accepted: keep it, back off. Returns the
-    /// delay until the next try.
-    pub fn failed(&mut self, now_ms: u64) -> u64 {
+    /// The mail taken by `begin` was not accepted: it comes back, with
+    /// what arrived meanwhile folded into it, and waits for a backoff.
+    /// Returns the delay until the next try.
+    pub fn failed(&mut self, returned: Pending, now_ms: u64) -> u64 {
+        self.in_flight = false;
+        let newer = std::mem::replace(&mut self.pending, returned);
+        self.pending.merge(newer);
+        self.opened_ms = Some(now_ms);
         let shift = self.failures.min(20);
         self.failures += 1;
         let delay = self
@@ -329,6 +414,8 @@ mod tests {
         assert_eq!(b.due_at_ms(), Some(11_000));
         assert!(!b.is_due(10_999));
         assert!(b.is_due(11_000));
+        let mail = b.begin();
+        assert_eq!(mail.total, 2);
         b.delivered(11_000);
         assert!(b.is_empty());
         assert_eq!(b.due_at_ms(), None);
@@ -348,6 +435,7 @@ mod tests {
             let t = i * 60_000;
             b.add(alert("a", "x", 0), t);
             assert!(b.is_due(t));
+            b.begin();
             b.delivered(t);
         }
         // The fourth mail must wait until the first send leaves the window.
@@ -358,6 +446,7 @@ mod tests {
         assert!(!b.is_due(HOUR_MS - 1));
         assert!(b.is_due(HOUR_MS));
         assert_eq!(b.pending().total, 500);
+        b.begin();
         b.delivered(HOUR_MS);
         // The second send (at 60 s) is the next to expire.
         b.add(alert("a", "x", 0), HOUR_MS + 1);
@@ -381,7 +470,12 @@ mod tests {
     fn failures_back_off_exponentially_up_to_a_bound() {
         let mut b = Batcher::new(policy(0, 1000));
         b.add(alert("a", "x", 0), 0);
-        let delays: Vec<u64> = (0..10).map(|_| b.failed(0)).collect();
+        let delays: Vec<u64> = (0..10)
+            .map(|_| {
+                let mail = b.begin();
+                b.failed(mail, 0)
+            })
+            .collect();
         assert_eq!(&delays[..4], &[30_000, 60_000, 120_000, 240_000]);
         assert_eq!(*delays.last().unwrap(), MAX_RETRY_MS);
         assert!(!b.is_due(MAX_RETRY_MS - 1));
@@ -389,8 +483,77 @@ mod tests {
         // Alerts arriving meanwhile join the same pending mail.
         b.add(alert("a", "y", 0), 5);
         assert_eq!(b.pending().total, 2);
+        b.begin();
         b.delivered(MAX_RETRY_MS);
         b.add(alert("a", "z", 0), MAX_RETRY_MS + 1);
         assert!(b.is_due(MAX_RETRY_MS + 1), "success resets the backoff");
+    }
+
+    #[test]
+    fn alerts_during_a_delivery_wait_for_the_next_mail_or_join_a_failed_one() {
+        let mut b = Batcher::new(policy(0, 30));
+        b.add(alert("a", "one", 1), 0);
+        let mail = b.begin();
+        assert!(b.due_at_ms().is_none());
+        b.add(alert("a", "two", 2), 5);
+        assert!(
+            b.due_at_ms().is_none(),
+            "nothing is due while a mail is out"
+        );
+        b.delivered(10);
+        assert_eq!(mail.total, 1);
+        assert_eq!(b.pending().total, 1);
+        assert!(b.is_due(10));
+        // A failed mail comes back first, the newer alert folded after it.
+        let mail = b.begin();
+        b.add(alert("a", "three", 3), 11);
+        b.add(alert("a", "two", 4), 12);
+        let delay = b.failed(mail, 20);
+        assert_eq!(delay, 30_000);
+        let p = b.pending();
+        assert_eq!(p.total, 3);
+        let msgs: Vec<(&str, u64)> = p
+            .lines()
+            .iter()
+            .map(|l| (l.first.message.as_str(), l.count))
+            .collect();
+        assert_eq!(msgs, vec![("two", 2), ("three", 1)]);
+        assert!(!b.is_due(20 + 29_999) && b.is_due(20 + 30_000));
+    }
+
+    #[test]
+    fn merge_keeps_every_count() {
+        let mut old = Pending::default();
+        let mut new = Pending::default();
+        for i in 0..MAX_LINES as u64 + 50 {
+            new.add(alert("u", &format!("e{i}"), i));
+            new.add(alert("u", &format!("e{i}"), i + 1));
+        }
+        new.add_notice("lost 3 entries".into());
+        old.add(alert("u", "e0", 0));
+        old.add_notice("lost 3 entries".into());
+        let total = old.total + new.total;
+        old.merge(new);
+        assert_eq!(old.total, total);
+        let counted: u64 = old.lines().iter().map(|l| l.count).sum::<u64>()
+            + old.overflow().iter().map(|o| o.count).sum::<u64>()
+            + old.uncounted_groups;
+        assert_eq!(counted, total);
+        assert_eq!(old.lines()[0].count, 3);
+        assert_eq!(old.notices(), &[("lost 3 entries".to_string(), 2)]);
+    }
+
+    #[test]
+    fn notices_are_bounded_and_counted() {
+        let mut p = Pending::default();
+        assert!(p.is_empty());
+        for i in 0..100 {
+            p.add_notice(format!("problem {i}"));
+        }
+        assert!(!p.is_empty());
+        assert_eq!(p.total, 0, "notices are not alerts");
+        assert_eq!(p.notices().len(), MAX_NOTICES);
+        let n: u64 = p.notices().iter().map(|(_, c)| c).sum();
+        assert_eq!(n, 100);
     }
 }

@@ -1,38 +1,46 @@
-//! The monitor: source -> rules -> batch -> mailer, with the cursor saved
-//! only once the alerts before it were accepted.
+//! The poll loop: the journal, the signals, the sendmail job and the
+//! timers, dispatched to the reader, the engine, the outbox and delivery.
 //!
-//! One thread and one hand-written poll(2) loop over the journal fd and a
-//! signalfd, with timers for the batch window, retries, state saves and the
-//! watchdog. The loop follows sd_journal_get_fd(3): poll with the journal's
-//! events and timeout, then `sd_journal_process`, then drain
-//! `sd_journal_next` on APPEND and on INVALIDATE. An idle monitor sleeps in
-//! poll with no timeout at all.
+//! One thread and one hand-written poll(2). The journal part follows
+//! sd_journal_get_fd(3): poll with the journal's events and timeout, then
+//! `sd_journal_process`, then read on APPEND and on INVALIDATE. Reading is
+//! bounded in time per turn ([`READ_BUDGET_MS`]), and sendmail runs as a
+//! [`Job`] polled beside the journal, so neither a backlog with 1,000 rules
+//! nor a hung sendmail keeps the loop from signals, the watchdog or reading
+//! on (journald may vacuum what is left unread for long). An idle monitor
+//! sleeps in poll with no timeout at all.
 
-use crate::batch::{Alert, Batcher, Policy, MAX_MESSAGE};
+use crate::batch::Policy;
 use crate::cli::Since;
 use crate::config::{Boot, Config, Source};
+use crate::delivery::{Job, Outcome};
+use crate::engine::{Engine, Own};
 use crate::error::{Context, Error};
-use crate::journal::{Change, Journal};
+use crate::journal::Change;
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
+use crate::outbox::Outbox;
+use crate::position::{savable, Gap, Start};
+use crate::reader::{Reader, Step};
 use crate::rules::Fields as _;
 use crate::state::{self, Position};
 use crate::sys;
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-/// Entries read between looks at signals and timers.
-const CHUNK: usize = 5000;
+/// Time spent reading before the loop looks at signals, timers and the
+/// sendmail job again.
+const READ_BUDGET_MS: u64 = 100;
 /// Progress without alerts is saved at most this often (flash wear).
 const SAVE_INTERVAL_MS: u64 = 5000;
-/// The last delivery attempt at exit takes at most this long.
-const EXIT_SEND_TIMEOUT_MS: u64 = 10_000;
-/// Without an inotify fd, reopen the journal this often to find new
-/// entries and new files (a rotation).
+/// SIGTERM: the last delivery (or the one running) gets at most this long.
+const EXIT_GRACE_MS: u64 = 8000;
+/// Without an inotify fd, or while a namespace has no files yet, look
+/// again this often.
 const FALLBACK_POLL_MS: u64 = 2000;
-/// Decompress at most this much of a field: rules and mails need no more.
-const DATA_THRESHOLD: usize = 64 * 1024;
+/// A self-alert of one kind at most this often (each is logged always).
+const NOTICE_INTERVAL_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -43,48 +51,14 @@ pub struct RunOptions {
 
 #[derive(Debug, Default)]
 struct Stats {
-    entries: u64,
     alerts: u64,
     mails: u64,
+    lost: u64,
     last_error: String,
 }
 
-pub struct Monitor {
-    config: Config,
-    opts: RunOptions,
-    journal: Journal,
-    batcher: Batcher,
-    /// Where to resume if the pending alerts are never delivered.
-    held: Option<Position>,
-    /// The entry under the cursor has not been through the rules yet.
-    unread_current: bool,
-    /// An entry was read in this run (so the journal has a current entry).
-    read_any: bool,
-    own_pid: String,
-    own_unit: Option<String>,
-    saved: Option<Position>,
-    unsaved_progress: bool,
-    last_save_ms: u64,
-    stats: Stats,
-    status_sent: String,
-    watchdog: Option<sys::Watchdog>,
-    /// The `--since` time this run started at, if any (for a reopen).
-    start_usec: Option<u64>,
-}
-
-pub fn open_journal(source: &Source) -> Result<Journal, Error> {
-    let mut journal = match source {
-        Source::Local => Journal::open_local().context(|| "opening the local journal".into())?,
-        Source::Directory(d) => Journal::open_directory(d)
-            .context(|| format!("opening journal directory {}", d.display()))?,
-        Source::Namespace(ns) => {
-            Journal::open_namespace(ns).context(|| format!("opening journal namespace {ns}"))?
-        }
-    };
-    journal
-        .set_data_threshold(DATA_THRESHOLD)
-        .context(|| "setting the journal data threshold".into())?;
-    Ok(journal)
+pub fn format_time(usec: u64) -> String {
+    mail::format_time(&sys::localtime((usec / 1_000_000) as i64))
 }
 
 fn policy(config: &Config) -> Policy {
@@ -95,46 +69,196 @@ fn policy(config: &Config) -> Policy {
     }
 }
 
-fn lossy(value: Option<&[u8]>) -> String {
-    let v = value.unwrap_or_default();
-    String::from_utf8_lossy(&v[..v.len().min(MAX_MESSAGE)]).into_owned()
+/// The state file: saves the derived position, says so when it cannot.
+struct Saver {
+    path: Option<PathBuf>,
+    saved: Option<Position>,
+    last_ms: u64,
+    /// Why the last save failed, while it does.
+    failing: Option<String>,
 }
 
-fn format_time(usec: u64) -> String {
-    mail::format_time(&sys::localtime((usec / 1_000_000) as i64))
-}
-
-impl Monitor {
-    pub fn new(config: Config, opts: RunOptions) -> Result<Monitor, Error> {
-        let journal = open_journal(&config.source)?;
-        if config.source == Source::Local && !sys::can_read_system_journal() {
-            log!(
-                WARNING,
-                "logmon cannot read the system journal and will see only its own user's entries: \
-                 add its user to group systemd-journal (usermod -aG systemd-journal USER) or run it as root"
-            );
+impl Saver {
+    /// Save `start` if it is a position the state file can hold and is not
+    /// saved already. Err(why) when it could not be written.
+    fn save(&mut self, start: &Start, now_ms: u64) -> Result<bool, String> {
+        let Some(path) = &self.path else {
+            return Ok(false);
+        };
+        let pos = match start {
+            Start::After(c) => Position::After(c.clone()),
+            Start::At(c) => Position::At(c.clone()),
+            Start::Head => Position::Head,
+            // A start time with nothing read yet: the previous save still
+            // covers it (at least once).
+            Start::Time(_) | Start::Tail => return Ok(false),
+        };
+        if self.saved.as_ref() == Some(&pos) {
+            return Ok(false);
         }
-        let own_pid = sys::getpid();
-        // Only a .service of our own: a login session's scope holds the
-        // admin's shell too, whose errors must still alert.
-        let own_unit = sys::pid_unit(own_pid).filter(|u| u.ends_with(".service"));
-        Ok(Monitor {
-            batcher: Batcher::new(policy(&config)),
+        self.last_ms = now_ms;
+        match state::save(path, &pos) {
+            Ok(()) => {
+                self.saved = Some(pos);
+                self.failing = None;
+                Ok(true)
+            }
+            Err(e) => {
+                let why = format!(
+                    "cannot save the journal position to {}: {e}",
+                    path.display()
+                );
+                self.failing = Some(why.clone());
+                Err(why)
+            }
+        }
+    }
+}
+
+pub struct Daemon {
+    config: Config,
+    opts: RunOptions,
+    engine: Engine,
+    reader: Reader,
+    outbox: Outbox,
+    job: Option<Job>,
+    saver: Saver,
+    stats: Stats,
+    status_sent: String,
+    watchdog: Option<sys::Watchdog>,
+    /// Per kind of self-alert: when one was last queued.
+    notices_at: HashMap<&'static str, u64>,
+}
+
+impl Daemon {
+    pub fn new(mut config: Config, opts: RunOptions, own: Own) -> Result<Daemon, Error> {
+        let reader = Reader::open(&config.source)?;
+        Ok(Daemon {
+            engine: Engine {
+                // The engine owns the rules; `config` keeps the rest.
+                rules: std::mem::take(&mut config.rules),
+                priority: config.priority,
+                own,
+            },
+            reader,
+            outbox: Outbox::new(policy(&config)),
+            job: None,
+            saver: Saver {
+                path: if opts.dry_run {
+                    None
+                } else {
+                    config.state_file.clone()
+                },
+                saved: None,
+                last_ms: 0,
+                failing: None,
+            },
             config,
             opts,
-            journal,
-            held: None,
-            unread_current: false,
-            read_any: false,
-            own_pid: own_pid.to_string(),
-            own_unit,
-            saved: None,
-            unsaved_progress: false,
-            last_save_ms: 0,
             stats: Stats::default(),
             status_sent: String::new(),
             watchdog: sys::Watchdog::from_env(),
-            start_usec: None,
+            notices_at: HashMap::new(),
+        })
+    }
+
+    /// Set the start position: `--since`, else the saved cursor, else the
+    /// end (saved at once on a first start, so a kill right after start
+    /// loses nothing).
+    pub fn position(&mut self) -> Result<(), Error> {
+        let (start, first_start) = self.start()?;
+        if let Some(problem) = self.reader.seek(&start, None)? {
+            self.problem("position", problem);
+        }
+        if first_start {
+            let point = self.reader.resume_point();
+            self.save_now(&point);
+        }
+        Ok(())
+    }
+
+    /// Where to start, and whether this is a first start (no state yet).
+    fn start(&mut self) -> Result<(Start, bool), Error> {
+        let since = self.opts.since.clone();
+        let now_usec = sys::realtime_secs().max(0) as u64 * 1_000_000;
+        let time = match &since {
+            Some(Since::Tail) => return Ok((Start::Tail, false)),
+            Some(Since::Boot) => {
+                return Ok(match self.boot_start_usec() {
+                    Some(t) => (Start::Time(t), false),
+                    None => {
+                        log!(
+                            NOTICE,
+                            "no entries of the current boot found; starting at the oldest entry"
+                        );
+                        (Start::Head, false)
+                    }
+                })
+            }
+            Some(Since::Ago(secs)) => now_usec.saturating_sub(secs * 1_000_000),
+            Some(Since::At(y, mo, d, h, mi, s)) => {
+                let t = sys::mktime_local(*y, *mo, *d, *h, *mi, *s)
+                    .ok_or_else(|| Error::Usage("--since: no such local time".into()))?;
+                t.max(0) as u64 * 1_000_000
+            }
+            Some(Since::Cursor) | None => return self.saved_start(since.is_some()),
+        };
+        // Only a start that is not a resume is limited to the current boot,
+        // and never for other hosts' journals (directory =).
+        let clamp = self.config.boot == Boot::Current
+            && !matches!(self.config.source, Source::Directory(_));
+        match self.boot_start_usec().filter(|&b| clamp && b > time) {
+            Some(b) => {
+                log!(
+                    NOTICE,
+                    "boot = current: starting at the current boot ({}); set boot = all to look further back",
+                    format_time(b)
+                );
+                Ok((Start::Time(b), false))
+            }
+            None => Ok((Start::Time(time), false)),
+        }
+    }
+
+    fn saved_start(&mut self, asked: bool) -> Result<(Start, bool), Error> {
+        let Some(path) = self.config.state_file.clone() else {
+            return Ok((Start::Tail, false));
+        };
+        let saved = match state::load(&path) {
+            Ok(p) => p,
+            // A garbled file cannot be resumed from: start afresh.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                log!(
+                    ERR,
+                    "ignoring state file {}: {e}; starting at the end",
+                    path.display()
+                );
+                None
+            }
+            // Unreadable (permissions, I/O): never overwrite it with the
+            // tail, which would skip everything since; fail, and let the
+            // service manager retry.
+            Err(e) => {
+                return Err(Error::io(
+                    format!("reading state file {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        self.saver.saved = saved.clone();
+        Ok(match saved {
+            None => {
+                if asked {
+                    log!(
+                        NOTICE,
+                        "no saved cursor; starting at the end of the journal"
+                    );
+                }
+                (Start::Tail, !self.opts.dry_run)
+            }
+            Some(Position::Head) => (Start::Head, false),
+            Some(Position::After(c)) => (Start::After(c), false),
+            Some(Position::At(c)) => (Start::At(c), false),
         })
     }
 
@@ -147,7 +271,7 @@ impl Monitor {
         if let Some(t) = kernel.and_then(|id| self.first_entry_of_boot(&id)) {
             return Some(t);
         }
-        let j = &mut self.journal;
+        let j = self.reader.journal();
         let newest = j.seek_tail().and_then(|()| j.previous());
         let id = match newest {
             Ok(true) => j
@@ -159,7 +283,7 @@ impl Monitor {
     }
 
     fn first_entry_of_boot(&mut self, boot_id: &str) -> Option<u64> {
-        let j = &mut self.journal;
+        let j = self.reader.journal();
         j.add_match(format!("_BOOT_ID={boot_id}").as_bytes()).ok()?;
         let found = j.seek_head().and_then(|()| j.next());
         let usec = match found {
@@ -170,367 +294,217 @@ impl Monitor {
         usec
     }
 
-    /// Set the start position: `--since`, else the saved cursor, else the end.
-    pub fn position(&mut self) -> Result<(), Error> {
-        let since = self.opts.since.clone();
-        // Only a start that is not a resume is limited to the current boot,
-        // and never for other hosts' journals (directory =).
-        let clamp_to_boot = self.config.boot == Boot::Current
-            && !matches!(self.config.source, Source::Directory(_))
-            && matches!(since, Some(Since::Ago(_) | Since::At(..)));
-        let boot_start = if clamp_to_boot || since == Some(Since::Boot) {
-            self.boot_start_usec()
-        } else {
-            None
-        };
-        let now_usec = sys::realtime_secs().max(0) as u64 * 1_000_000;
-        match since {
-            Some(Since::Tail) => self.seek_tail(false),
-            Some(Since::Boot) => match boot_start {
-                Some(t) => self.seek_time(t),
-                None => {
-                    log!(
-                        NOTICE,
-                        "no entries of the current boot found; starting at the oldest entry"
-                    );
-                    self.journal
-                        .seek_head()
-                        .context(|| "seeking to the journal head".into())
-                }
-            },
-            Some(Since::Ago(secs)) => {
-                self.seek_since(now_usec.saturating_sub(secs * 1_000_000), boot_start)
-            }
-            Some(Since::At(y, mo, d, h, mi, s)) => {
-                let t = sys::mktime_local(y, mo, d, h, mi, s)
-                    .ok_or_else(|| Error::Usage("--since: no such local time".into()))?;
-                self.seek_since(t.max(0) as u64 * 1_000_000, boot_start)
-            }
-            Some(Since::Cursor) | None => self.resume(since.is_some()),
-        }
-    }
-
-    fn seek_since(&mut self, usec: u64, boot_start: Option<u64>) -> Result<(), Error> {
-        match boot_start {
-            Some(b) if b > usec => {
-                log!(
-                    NOTICE,
-                    "boot = current: starting at the current boot ({}); set boot = all to look further back",
-                    format_time(b)
-                );
-                self.seek_time(b)
-            }
-            _ => self.seek_time(usec),
-        }
-    }
-
-    fn seek_time(&mut self, usec: u64) -> Result<(), Error> {
-        self.start_usec = Some(usec);
-        self.journal
-            .seek_realtime_usec(usec)
-            .context(|| "seeking the journal by time".into())
-    }
-
-    /// The end of the journal: `seek_tail` then `previous`, landing on the
-    /// last entry so that `next` returns only newer ones (systemd #9934).
-    /// An empty journal is read from its head instead: from a tail position
-    /// libsystemd would return only the last entry of a file that appears
-    /// later. On a first start the position is saved at once, so a kill
-    /// right after start loses nothing.
-    fn seek_tail(&mut self, first_start: bool) -> Result<(), Error> {
-        let j = &mut self.journal;
-        j.seek_tail()
-            .context(|| "seeking to the journal tail".into())?;
-        let on_entry = j.previous().context(|| "reading the journal tail".into())?;
-        if !on_entry {
-            j.seek_head()
-                .context(|| "seeking to the journal head".into())?;
-        }
-        self.read_any = on_entry;
-        if first_start && !self.opts.dry_run {
-            let pos = if on_entry {
-                Position::After(j.cursor().context(|| "reading the tail cursor".into())?)
-            } else {
-                Position::Head
+    /// Read for at most [`READ_BUDGET_MS`]; true when there may be more now.
+    fn read(&mut self) -> Result<bool, Error> {
+        let until = sys::monotonic_ms() + READ_BUDGET_MS;
+        loop {
+            let (mark, gap) = match self
+                .reader
+                .step()
+                .context(|| "reading the journal".into())?
+            {
+                Step::End => return Ok(false),
+                Step::Entry { mark, gap } => (mark, gap),
             };
-            self.save(pos);
+            let now = sys::monotonic_ms();
+            if let Some(gap) = gap {
+                self.lost(gap, now);
+            }
+            if let Some(alert) = self.engine.on_entry(&mut self.reader.entry(), mark.usec) {
+                self.stats.alerts += 1;
+                self.outbox.add(alert, &mark, now);
+                // A mail due now (batch = 0) goes before reading on; one
+                // due while another is out collects what follows.
+                let due = if self.opts.once {
+                    self.outbox.is_full()
+                } else {
+                    self.job.is_none() && self.outbox.is_due(now)
+                };
+                if due {
+                    return Ok(true);
+                }
+            }
+            if now >= until {
+                return Ok(true);
+            }
         }
-        Ok(())
     }
 
-    fn resume(&mut self, asked: bool) -> Result<(), Error> {
-        let saved = match &self.config.state_file {
-            None => None,
-            Some(path) => match state::load(path) {
-                Ok(p) => p,
-                // A garbled file cannot be resumed from: start afresh.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    log!(
-                        ERR,
-                        "ignoring state file {}: {e}; starting at the end",
-                        path.display()
-                    );
-                    None
-                }
-                // Unreadable (permissions, I/O): never overwrite it with the
-                // tail, which would skip everything since; fail, and let the
-                // service manager retry.
-                Err(e) => {
-                    return Err(Error::io(
-                        format!("reading state file {}", path.display()),
-                        e,
-                    ))
-                }
-            },
+    fn lost(&mut self, gap: Gap, now_ms: u64) {
+        self.stats.lost += gap.count;
+        let range = match gap.after_usec {
+            Some(t) => format!(
+                "between {} and {}",
+                format_time(t),
+                format_time(gap.before_usec)
+            ),
+            None => format!("before {}", format_time(gap.before_usec)),
         };
-        self.saved = saved.clone();
-        let (cursor, inclusive) = match saved {
-            None => {
-                if asked {
-                    log!(
-                        NOTICE,
-                        "no saved cursor; starting at the end of the journal"
-                    );
-                }
-                return self.seek_tail(self.config.state_file.is_some());
-            }
-            Some(Position::Head) => {
-                return self
-                    .journal
-                    .seek_head()
-                    .context(|| "seeking to the journal head".into());
-            }
-            Some(Position::After(c)) => (c, false),
-            Some(Position::At(c)) => (c, true),
-        };
-        let j = &mut self.journal;
-        if let Err(e) = j.seek_cursor(&cursor) {
-            log!(ERR, "saved cursor is unusable ({e}); starting at the end");
-            return self.seek_tail(true);
-        }
-        if !j.next().context(|| "reading the journal".into())? {
-            return Ok(());
-        }
-        if j.test_cursor(&cursor).unwrap_or(false) {
-            // After(c): the saved entry itself was handled already.
-            // At(c): it is the first one whose alert was not delivered.
-            self.read_any = true;
-            self.unread_current = inclusive;
-            return Ok(());
-        }
-        // The saved entry is gone (vacuumed) or no longer matches: read
-        // from the entry we landed on, which is the oldest one after it.
-        self.unread_current = true;
-        let when = j.realtime_usec().map(format_time).unwrap_or_default();
-        log!(
-            WARNING,
-            "the saved journal position no longer exists (vacuumed?); resuming at the oldest entry after it, from {when}"
+        let text = format!(
+            "{} journal entries {range} vanished before logmon read them (vacuumed or rotated away, or in a file it could not open); they were not checked",
+            gap.count
         );
-        Ok(())
+        self.problem_at("lost", text, now_ms);
     }
 
-    /// Read up to `limit` entries; true when there may be more right now.
-    fn drain(&mut self, limit: usize) -> bool {
-        for _ in 0..limit {
-            if self.unread_current {
-                self.unread_current = false;
-            } else {
-                match self.journal.next() {
-                    Ok(true) => {}
-                    Ok(false) => return false,
-                    Err(e) => {
-                        log!(ERR, "reading the journal: {e}");
-                        return false;
-                    }
-                }
-            }
-            self.read_any = true;
-            self.unsaved_progress = true;
-            self.stats.entries += 1;
-            if !self.important_enough() || !self.config.rules.alerts(&mut self.journal) {
-                continue;
-            }
-            let Some(alert) = self.alert() else { continue };
-            self.queue(alert);
-            let send_now = if self.opts.once {
-                self.batcher.pending().is_full()
-            } else {
-                self.batcher.is_due(sys::monotonic_ms())
-            };
-            if send_now {
-                return true;
-            }
-        }
-        true
+    /// One of logmon's own problems: logged always, mailed to `[mail] to`
+    /// as a `[logmon]` notice at most once per kind and interval.
+    fn problem(&mut self, kind: &'static str, text: String) {
+        self.problem_at(kind, text, sys::monotonic_ms());
     }
 
-    /// `priority = N` as in `journalctl -p N`: PRIORITY 0..N. Checked here
-    /// rather than as journal matches: measured on a 200k-entry journal,
-    /// seven PRIORITY matches made the scan ~30 % slower than one field
-    /// lookup. Like the matches, it passes no entry without a PRIORITY.
-    fn important_enough(&mut self) -> bool {
-        let max = self.config.priority;
-        max >= 7
-            || matches!(self.journal.field("PRIORITY"), Some(&[d]) if d >= b'0' && d <= b'0' + max)
+    fn problem_at(&mut self, kind: &'static str, text: String, now_ms: u64) {
+        log!(ERR, "{text}");
+        self.stats.last_error = text.clone();
+        let due = self
+            .notices_at
+            .get(kind)
+            .is_none_or(|&t| now_ms >= t + NOTICE_INTERVAL_MS);
+        if due {
+            self.notices_at.insert(kind, now_ms);
+            self.outbox.notice(text, now_ms);
+        }
     }
 
-    /// The alert for the current entry, or `None` for logmon's own lines.
-    fn alert(&mut self) -> Option<Alert> {
-        let j = &mut self.journal;
-        if j.field("_PID") == Some(self.own_pid.as_bytes()) {
-            return None;
-        }
-        let unit = j.field("_SYSTEMD_UNIT").map(|u| u.to_vec());
-        if let (Some(own), Some(unit)) = (&self.own_unit, &unit) {
-            if own.as_bytes() == unit.as_slice() {
-                return None;
+    fn save_now(&mut self, point: &Start) {
+        let now = sys::monotonic_ms();
+        let was_failing = self.saver.failing.is_some();
+        if let Err(why) = self.saver.save(point, now) {
+            if !was_failing {
+                self.problem_at(
+                    "save",
+                    format!("{why}; after a restart logmon may mail old alerts again or, with a lost state file, start at the end"),
+                    now,
+                );
             }
+        } else if was_failing && self.saver.failing.is_none() {
+            log!(NOTICE, "the journal position is saved again");
         }
-        let unit = match unit {
-            Some(u) => lossy(Some(&u)),
-            None => match j.field("SYSLOG_IDENTIFIER") {
-                Some(id) => lossy(Some(id)),
-                None => lossy(j.field("_COMM")),
-            },
+    }
+
+    fn maybe_save(&mut self, now_ms: u64, force: bool) {
+        if self.saver.path.is_none() || (!force && now_ms < self.saver.last_ms + SAVE_INTERVAL_MS) {
+            return;
+        }
+        let point = savable(
+            self.outbox.holds(),
+            self.reader.last(),
+            self.reader.started(),
+        );
+        self.save_now(&point);
+    }
+
+    fn save_deadline_ms(&self) -> Option<u64> {
+        self.saver.path.as_ref()?;
+        let point = savable(
+            self.outbox.holds(),
+            self.reader.last(),
+            self.reader.started(),
+        );
+        let unsaved = match (&point, &self.saver.saved) {
+            (Start::After(c), Some(Position::After(s))) | (Start::At(c), Some(Position::At(s))) => {
+                c != s
+            }
+            (Start::Time(_) | Start::Tail, _) => false,
+            (Start::Head, Some(Position::Head)) => false,
+            _ => true,
         };
-        Some(Alert {
-            time_usec: j.realtime_usec().unwrap_or(0),
-            host: lossy(j.field("_HOSTNAME")),
-            pid: lossy(j.field("_PID")),
-            message: lossy(j.field("MESSAGE")),
-            unit,
-        })
+        unsaved.then_some(self.saver.last_ms + SAVE_INTERVAL_MS)
     }
 
-    fn queue(&mut self, alert: Alert) {
-        self.stats.alerts += 1;
-        if self.batcher.is_empty() {
-            // Resume at this entry, itself included, until its alert is
-            // delivered. (Stepping back to the entry before it would be
-            // fragile: entries of several files can tie in the merged order.)
-            self.held = self.journal.cursor().ok().map(Position::At);
-        }
-        self.batcher.add(alert, sys::monotonic_ms());
-    }
-
-    /// Compose and hand over the pending mail; true when accepted.
-    fn deliver(&mut self, timeout_ms: u64) -> bool {
-        let now_secs = sys::realtime_secs();
-        let local = sys::localtime(now_secs);
+    /// Compose the collected mail and start carrying it. `Some(accepted)`
+    /// when it is over at once (`--dry-run`, or sendmail cannot start).
+    fn start_delivery(&mut self, timeout_ms: u64, now_ms: u64) -> Option<bool> {
+        let local = sys::localtime(sys::realtime_secs());
+        let pending = self.outbox.begin();
         let message = mail::compose(
-            self.batcher.pending(),
+            pending,
             &self.config.mail.from,
             &self.config.mail.to,
             &mail::rfc5322_date(&local),
             &format_time,
         );
-        let result = if self.opts.dry_run {
+        if self.opts.dry_run {
             let mut out = std::io::stdout().lock();
-            out.write_all(mail::mbox_entry(&message, &local).as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| format!("writing to stdout: {e}"))
-        } else {
-            // A sendmail that takes its time is not a hung logmon: keep the
-            // watchdog fed while waiting for it.
-            let watchdog = &mut self.watchdog;
-            crate::sendmail::send(
-                &self.config.mail.sendmail,
-                &self.config.mail.to,
-                message.as_bytes(),
-                Duration::from_millis(timeout_ms),
-                &mut || {
-                    if let Some(w) = watchdog.as_mut() {
-                        w.kick(sys::monotonic_ms());
-                    }
-                },
-            )
-        };
-        let now = sys::monotonic_ms();
-        let alerts = self.batcher.pending().total;
-        match result {
-            Ok(()) => {
-                self.batcher.delivered(now);
-                self.held = None;
-                self.stats.mails += 1;
-                self.unsaved_progress = true;
-                self.maybe_save(now, true);
-                true
+            let written = out
+                .write_all(mail::mbox_entry(&message, &local).as_bytes())
+                .and_then(|()| out.flush());
+            let outcome = match written {
+                Ok(()) => Outcome::Accepted,
+                Err(e) => Outcome::Failed(format!("writing to stdout: {e}")),
+            };
+            let accepted = outcome == Outcome::Accepted;
+            self.finish_delivery(outcome, String::new(), now_ms);
+            return Some(accepted);
+        }
+        match Job::start(
+            &self.config.mail.sendmail,
+            &self.config.mail.to,
+            message.into_bytes(),
+            timeout_ms,
+            now_ms,
+        ) {
+            Ok(job) => {
+                self.job = Some(job);
+                None
             }
             Err(e) => {
-                let delay = self.batcher.failed(now);
+                self.finish_delivery(Outcome::Failed(e), String::new(), now_ms);
+                Some(false)
+            }
+        }
+    }
+
+    fn step_delivery(&mut self, now_ms: u64) {
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        if let Some(outcome) = job.step(now_ms) {
+            let said = job.said_text();
+            self.job = None;
+            self.finish_delivery(outcome, said, now_ms);
+        }
+    }
+
+    fn finish_delivery(&mut self, outcome: Outcome, said: String, now_ms: u64) {
+        for line in said.lines().filter(|l| !l.trim().is_empty()).take(10) {
+            log!(NOTICE, "{}: {line}", self.config.mail.sendmail.display());
+        }
+        match outcome {
+            Outcome::Accepted => {
+                self.outbox.delivered(now_ms);
+                self.stats.mails += 1;
+                self.maybe_save(now_ms, true);
+            }
+            Outcome::Failed(why) => {
+                let alerts = self.outbox.pending().total;
+                let delay = self.outbox.failed(now_ms);
+                let alerts = self.outbox.pending().total.max(alerts);
                 log!(
                     ERR,
-                    "mail with {alerts} alerts not delivered: {e}; retrying in {} s",
+                    "mail with {alerts} alerts not delivered: {why}; retrying in {} s",
                     delay.div_ceil(1000)
                 );
-                self.stats.last_error = e;
-                false
+                self.stats.last_error = why;
             }
         }
-    }
-
-    /// Where a restart must resume: before the first undelivered alert, or
-    /// after the last entry read.
-    fn safe_position(&mut self) -> Option<Position> {
-        if !self.batcher.is_empty() {
-            return self.held.clone();
-        }
-        if self.unread_current || !self.read_any {
-            return None;
-        }
-        self.journal.cursor().ok().map(Position::After)
-    }
-
-    fn maybe_save(&mut self, now_ms: u64, force: bool) {
-        if self.opts.dry_run || self.config.state_file.is_none() || !self.unsaved_progress {
-            return;
-        }
-        if !force && now_ms < self.last_save_ms + SAVE_INTERVAL_MS {
-            return;
-        }
-        self.unsaved_progress = false;
-        self.last_save_ms = now_ms;
-        if let Some(pos) = self.safe_position() {
-            self.save(pos);
-        }
-    }
-
-    fn save(&mut self, pos: Position) {
-        let Some(path) = &self.config.state_file else {
-            return;
-        };
-        if self.saved.as_ref() == Some(&pos) {
-            return;
-        }
-        match state::save(path, &pos) {
-            Ok(()) => self.saved = Some(pos),
-            Err(e) => {
-                // Try again at the next save interval.
-                self.unsaved_progress = true;
-                log!(
-                    ERR,
-                    "saving the journal position to {}: {e}",
-                    path.display()
-                );
-                self.stats.last_error = format!("state file: {e}");
-            }
-        }
-    }
-
-    fn save_deadline_ms(&self) -> Option<u64> {
-        (self.unsaved_progress && !self.opts.dry_run && self.config.state_file.is_some())
-            .then_some(self.last_save_ms + SAVE_INTERVAL_MS)
     }
 
     fn update_status(&mut self) {
         let s = &self.stats;
         let mut status = format!(
             "{} entries read, {} alerts, {} mails sent, {} pending",
-            s.entries,
+            self.reader.count(),
             s.alerts,
             s.mails,
-            self.batcher.pending().total
+            self.outbox.unsent()
         );
+        if s.lost > 0 {
+            status.push_str(&format!("; {} entries lost unread", s.lost));
+        }
+        if let Some(why) = &self.saver.failing {
+            status = format!("DEGRADED: {why}; {status}");
+        }
         if !s.last_error.is_empty() {
             status.push_str(&format!("; last error: {}", s.last_error));
         }
@@ -541,44 +515,47 @@ impl Monitor {
     }
 
     /// `--once`: read to the current end, mail everything found, exit.
-    /// Returns false when a mail was not accepted (the cursor stays held).
-    pub fn run_once(&mut self) -> bool {
+    /// Ok(false) when a mail was not accepted (its alerts stay held).
+    pub fn run_once(&mut self) -> Result<bool, Error> {
+        let mut ok = true;
         loop {
-            let more = self.drain(CHUNK);
-            if self.batcher.pending().is_full() && !self.deliver(self.config.mail.timeout_ms) {
-                return false;
+            let more = self.read()?;
+            if self.outbox.is_full() || (!more && !self.outbox.is_idle()) {
+                ok &= self.deliver_blocking();
             }
             if !more {
                 break;
             }
         }
-        let ok = self.batcher.is_empty() || self.deliver(self.config.mail.timeout_ms);
         self.maybe_save(sys::monotonic_ms(), true);
         log!(
             INFO,
             "read {} entries, {} alerts, {} mails",
-            self.stats.entries,
+            self.reader.count(),
             self.stats.alerts,
             self.stats.mails
         );
-        ok
+        Ok(ok && self.saver.failing.is_none())
+    }
+
+    fn deliver_blocking(&mut self) -> bool {
+        let now = sys::monotonic_ms();
+        if let Some(accepted) = self.start_delivery(self.config.mail.timeout_ms, now) {
+            return accepted;
+        }
+        let Some(job) = self.job.take() else {
+            return false;
+        };
+        let (outcome, said) = job.run_to_end();
+        let accepted = outcome == Outcome::Accepted;
+        self.finish_delivery(outcome, said, sys::monotonic_ms());
+        accepted
     }
 
     /// Follow the journal until SIGTERM or SIGINT.
     pub fn follow(&mut self, config_path: &Path, signals: &sys::SignalFd) -> Result<(), Error> {
         use std::os::fd::AsRawFd;
-        let mut journal_fd = match self.journal.fd() {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                log!(
-                    WARNING,
-                    "cannot watch the journal ({e}; inotify instances or watches exhausted?): \
-                     checking every {} ms instead",
-                    FALLBACK_POLL_MS
-                );
-                None
-            }
-        };
+        let mut journal_fd = self.watch();
         let mut reopen_at = sys::monotonic_ms() + FALLBACK_POLL_MS;
         sys::notify("READY=1");
         log!(
@@ -589,12 +566,18 @@ impl Monitor {
         let mut more = true;
         loop {
             if more {
-                more = self.drain(CHUNK);
+                more = match self.read() {
+                    Ok(more) => more,
+                    Err(e) => {
+                        self.problem("read", e.to_string());
+                        false
+                    }
+                };
             }
-            let mut now = sys::monotonic_ms();
-            if self.batcher.is_due(now) {
-                self.deliver(self.config.mail.timeout_ms);
-                now = sys::monotonic_ms();
+            let now = sys::monotonic_ms();
+            self.step_delivery(now);
+            if self.job.is_none() && self.outbox.is_due(now) {
+                self.start_delivery(self.config.mail.timeout_ms, now);
             }
             self.maybe_save(now, false);
             self.update_status();
@@ -603,8 +586,8 @@ impl Monitor {
             }
 
             // Sleep until the earliest of: journal activity or timeout, a
-            // signal, the pending mail, a state save, the watchdog.
-            let mut deadline: Option<u64> = if more { Some(now) } else { None };
+            // signal, sendmail, the pending mail, a state save, the watchdog.
+            let mut deadline: Option<u64> = more.then_some(now);
             let mut wake_at = |t: Option<u64>| {
                 if let Some(t) = t {
                     deadline = Some(deadline.map_or(t, |d| d.min(t)));
@@ -613,20 +596,19 @@ impl Monitor {
             let mut fds = vec![sys::pollfd(signals.as_raw_fd(), libc::POLLIN)];
             match journal_fd {
                 Some(fd) => {
-                    let events = self
-                        .journal
-                        .events()
-                        .context(|| "sd_journal_get_events".into())?;
+                    let j = self.reader.journal();
+                    let events = j.events().context(|| "sd_journal_get_events".into())?;
                     fds.push(sys::pollfd(fd, events));
-                    let t = self
-                        .journal
-                        .timeout_ms()
-                        .context(|| "sd_journal_get_timeout".into())?;
+                    let t = j.timeout_ms().context(|| "sd_journal_get_timeout".into())?;
                     wake_at(t.map(|ms| now + ms));
                 }
                 None => wake_at(Some(reopen_at)),
             }
-            wake_at(self.batcher.due_at_ms());
+            if let Some(job) = &self.job {
+                fds.extend(job.poll_fds());
+                wake_at(Some(job.deadline_ms()));
+            }
+            wake_at(self.outbox.due_at_ms().filter(|_| self.job.is_none()));
             wake_at(self.save_deadline_ms());
             wake_at(self.watchdog.as_ref().map(sys::Watchdog::due_ms));
             let timeout = deadline.map(|d| d.saturating_sub(now));
@@ -645,7 +627,7 @@ impl Monitor {
             }
             match journal_fd {
                 Some(_) => match self
-                    .journal
+                    .reader
                     .process()
                     .context(|| "sd_journal_process".into())?
                 {
@@ -653,7 +635,10 @@ impl Monitor {
                     Change::Nop => {}
                 },
                 None if sys::monotonic_ms() >= reopen_at => {
-                    journal_fd = self.reopen()?;
+                    if let Some(problem) = self.reader.reopen()? {
+                        self.problem("position", problem);
+                    }
+                    journal_fd = self.watch();
                     reopen_at = sys::monotonic_ms() + FALLBACK_POLL_MS;
                     more = true;
                 }
@@ -662,64 +647,66 @@ impl Monitor {
         }
     }
 
-    /// Without inotify, libsystemd learns of neither new files nor (for a
-    /// while) new entries: open the journal afresh where we were. Returns
-    /// its fd if inotify works again.
-    fn reopen(&mut self) -> Result<Option<libc::c_int>, Error> {
-        let cursor = if self.read_any && !self.unread_current {
-            self.journal.cursor().ok()
-        } else {
-            None
-        };
-        let mut journal = open_journal(&self.config.source)?;
-        match &cursor {
-            Some(c) => {
-                journal
-                    .seek_cursor(c)
-                    .context(|| "seeking the reopened journal".into())?;
-                if journal
-                    .next()
-                    .context(|| "reading the reopened journal".into())?
-                    && !journal.test_cursor(c).unwrap_or(false)
-                {
-                    self.unread_current = true;
-                }
-            }
-            // Nothing read yet: everything in the journal is new to us.
-            None if !self.unread_current => {
-                journal
-                    .seek_head()
-                    .context(|| "seeking the reopened journal".into())?;
-            }
-            None => return Ok(None),
+    /// The journal's inotify fd, or `None` to look again on a timer:
+    /// inotify is exhausted, or a namespace has no directory to watch yet.
+    fn watch(&mut self) -> Option<libc::c_int> {
+        if self.reader.waiting_for_namespace() {
+            log!(
+                NOTICE,
+                "the journal namespace has no files yet; looking for them every {} ms",
+                FALLBACK_POLL_MS
+            );
+            return None;
         }
-        self.journal = journal;
-        match self.journal.fd() {
-            Ok(fd) => {
-                log!(NOTICE, "watching the journal again");
-                Ok(Some(fd))
+        match self.reader.fd() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                log!(
+                    WARNING,
+                    "cannot watch the journal ({e}; inotify instances or watches exhausted?): \
+                     checking every {} ms instead",
+                    FALLBACK_POLL_MS
+                );
+                None
             }
-            Err(_) => Ok(None),
         }
     }
 
-    /// SIGTERM/SIGINT: one bounded last try to send, save, and go.
+    /// SIGTERM/SIGINT: finish or give up the running delivery, one bounded
+    /// last try to send, save, and go, all within [`EXIT_GRACE_MS`].
     fn shutdown(&mut self, sig: u32) {
         sys::notify("STOPPING=1");
-        let now = sys::monotonic_ms();
-        if !self.batcher.is_empty() && self.batcher.rate_allows(now) {
-            self.deliver(self.config.mail.timeout_ms.min(EXIT_SEND_TIMEOUT_MS));
+        let end = sys::monotonic_ms() + EXIT_GRACE_MS;
+        if self.job.is_none()
+            && !self.outbox.is_idle()
+            && self.outbox.rate_allows(sys::monotonic_ms())
+        {
+            let timeout = self.config.mail.timeout_ms.min(EXIT_GRACE_MS);
+            self.start_delivery(timeout, sys::monotonic_ms());
+        }
+        while let Some(job) = self.job.as_mut() {
+            let now = sys::monotonic_ms();
+            if now >= end {
+                let outcome = job.abort();
+                self.job = None;
+                self.finish_delivery(outcome, String::new(), now);
+                break;
+            }
+            let mut fds = job.poll_fds();
+            let wait = job.deadline_ms().min(end).saturating_sub(now).max(1);
+            let _ = sys::poll(&mut fds, Some(wait));
+            self.step_delivery(sys::monotonic_ms());
         }
         self.maybe_save(sys::monotonic_ms(), true);
-        let pending = self.batcher.pending().total;
+        let unsent = self.outbox.unsent();
         log!(
             INFO,
             "stopping on signal {sig}: {} entries read, {} alerts, {} mails sent{}",
-            self.stats.entries,
+            self.reader.count(),
             self.stats.alerts,
             self.stats.mails,
-            if pending > 0 {
-                format!("; {pending} alerts unsent, they will be read again at the next start")
+            if unsent > 0 {
+                format!("; {unsent} alerts unsent, they will be read again at the next start")
             } else {
                 String::new()
             }
@@ -739,9 +726,9 @@ impl Monitor {
                 {
                     log!(NOTICE, "source, priority, boot and state_file changes take effect at the next restart");
                 }
-                self.config.rules = new.rules;
+                self.engine.rules = new.rules;
                 self.config.mail = new.mail;
-                self.batcher.set_policy(policy(&self.config));
+                self.outbox.set_policy(policy(&self.config));
                 log!(INFO, "reloaded {}", path.display());
             }
             Err(e) => {
@@ -757,7 +744,7 @@ impl Monitor {
 pub fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
     let mut pending = crate::batch::Pending::default();
     let now = sys::realtime_secs();
-    pending.add(Alert {
+    pending.add(crate::batch::Alert {
         time_usec: now.max(0) as u64 * 1_000_000,
         host: sys::hostname(),
         unit: "logmon".into(),
@@ -776,14 +763,21 @@ pub fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
         print!("{}", mail::mbox_entry(&message, &local));
         return Ok(());
     }
-    crate::sendmail::send(
+    let job = Job::start(
         &config.mail.sendmail,
         &config.mail.to,
-        message.as_bytes(),
-        Duration::from_millis(config.mail.timeout_ms),
-        &mut || {},
+        message.into_bytes(),
+        config.mail.timeout_ms,
+        sys::monotonic_ms(),
     )
     .map_err(Error::Runtime)?;
+    let (outcome, said) = job.run_to_end();
+    for line in said.lines().filter(|l| !l.trim().is_empty()) {
+        eprintln!("{}: {line}", config.mail.sendmail.display());
+    }
+    if let Outcome::Failed(why) = outcome {
+        return Err(Error::Runtime(why));
+    }
     println!(
         "test mail to {} accepted by {}",
         config.mail.to.join(", "),

@@ -42,6 +42,10 @@ pub fn compose(
 
 /// The script's subject for one alert; a count and the units for more.
 pub fn subject(pending: &Pending) -> String {
+    if pending.total == 0 {
+        let first = pending.notices().first().map_or("", |(t, _)| t.as_str());
+        return cut_chars(&format!("[logmon] {first}"), MAX_SUBJECT);
+    }
     let (hosts, units) = pending.hosts_and_units();
     let on = hosts.join(", ");
     let s = if pending.total == 1 {
@@ -68,7 +72,7 @@ pub fn subject(pending: &Pending) -> String {
 
 /// One line per (folded) alert, then what overflowed, counted.
 pub fn body(pending: &Pending, time: TimeFormat) -> String {
-    let mut b = String::new();
+    let mut b = notices(pending);
     if pending.total > 1 {
         b.push_str(&format!("This mail reports {} alerts", pending.total));
         if pending.folded() > 0 {
@@ -117,6 +121,27 @@ pub fn body(pending: &Pending, time: TimeFormat) -> String {
             pending.uncounted_groups
         ));
     }
+    b
+}
+
+/// logmon's own problems (entries lost, a position it cannot save), first.
+fn notices(pending: &Pending) -> String {
+    let mut b = String::new();
+    if pending.notices().is_empty() {
+        return b;
+    }
+    b.push_str("logmon itself has a problem:\n");
+    for (text, count) in pending.notices() {
+        let times = if *count > 1 {
+            format!(" ({count} times)")
+        } else {
+            String::new()
+        };
+        let line = format!("- {}{times}", visible(text));
+        b.push_str(&line[..floor_char_boundary(&line, MAX_LINE)]);
+        b.push('\n');
+    }
+    b.push('\n');
     b
 }
 
@@ -517,6 +542,23 @@ mod tests {
         )));
         assert!(b.contains("\n10 more from u.service on h, first and last:\n"));
         assert!(b.contains("error 1000\n") && b.contains("error 1009\n"));
+    }
+
+    #[test]
+    fn notices_come_first_and_a_notice_only_mail_says_logmon() {
+        let mut p = Pending::default();
+        p.add_notice("12 journal entries vanished".into());
+        p.add_notice("12 journal entries vanished".into());
+        assert_eq!(subject(&p), "[logmon] 12 journal entries vanished");
+        assert_eq!(
+            body(&p, &utc),
+            "logmon itself has a problem:\n- 12 journal entries vanished (2 times)\n\n"
+        );
+        p.add(alert("h", "u", "disk error"));
+        assert_eq!(subject(&p), "[ALERT] Error detected in u on h");
+        let b = body(&p, &utc);
+        assert!(b.starts_with("logmon itself has a problem:\n- 12"), "{b}");
+        assert!(b.ends_with("T1700000000 h u[42]: disk error\n"), "{b}");
     }
 
     #[test]

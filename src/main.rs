@@ -8,15 +8,19 @@ mod batch;
 mod cli;
 mod config;
 mod daemon;
+mod delivery;
+mod engine;
 mod error;
 mod files;
 #[allow(unsafe_code)]
 mod journal;
 mod log;
 mod mail;
+mod outbox;
+mod position;
 mod prescreen;
+mod reader;
 mod rules;
-mod sendmail;
 mod state;
 #[allow(unsafe_code)]
 mod sys;
@@ -94,13 +98,27 @@ fn run() -> Result<i32, Error> {
         dry_run: opts.dry_run,
         since: opts.since.clone(),
     };
-    let mut monitor = daemon::Monitor::new(config, run_opts)?;
+    let mut monitor = daemon::Daemon::new(config, run_opts, own_identity())?;
     monitor.position()?;
     match signals {
-        None => Ok(if monitor.run_once() { 0 } else { 1 }),
+        None => Ok(if monitor.run_once()? { 0 } else { 1 }),
         Some(signals) => {
             monitor.follow(&config_path, &signals)?;
             Ok(0)
         }
+    }
+}
+
+/// Who logmon is, so that its own lines (and its sendmail's) never alert.
+fn own_identity() -> engine::Own {
+    let pid = sys::getpid();
+    engine::Own {
+        pid: pid.to_string(),
+        // Only a .service of our own: a login session's scope holds the
+        // admin's shell too, whose errors must still alert.
+        unit: sys::pid_unit(pid).filter(|u| u.ends_with(".service")),
+        invocation_id: std::env::var("INVOCATION_ID")
+            .ok()
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())),
     }
 }

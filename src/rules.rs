@@ -53,7 +53,7 @@ impl Test {
         match self {
             Test::Contains(needle) => contains(value, needle),
             Test::Regex(re, prescreen) => {
-                prescreen.as_ref().map_or(true, |p| p.may_match(value))
+                prescreen.as_ref().is_none_or(|p| p.may_match(value))
                     && re.is_match(&String::from_utf8_lossy(value))
             }
         }

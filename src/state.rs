@@ -21,12 +21,15 @@ pub enum Position {
 }
 
 const HEAD: &str = "head";
+/// A state file is a few hundred bytes; anything much larger is not one.
+const MAX_STATE: u64 = 64 * 1024;
 const AT: &str = "at ";
 
 /// The saved position; `Ok(None)` when there is no state file yet.
 pub fn load(path: &Path) -> io::Result<Option<Position>> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match crate::files::read_regular(path, MAX_STATE) {
+        Ok(t) => String::from_utf8(t)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };

@@ -288,11 +288,14 @@ pub fn kill_process_group(pgid: u32) {
     unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
 }
 
-/// A child started by [`spawn`]: its pid (also its process group) and the
-/// write end of a pipe to its standard input.
+/// A child started by [`spawn`]: its pid (also its process group), the
+/// write end of a pipe to its standard input and the read end of one from
+/// its standard error (both non-blocking, for the poll loop).
 pub struct Child {
     pub pid: libc::pid_t,
     pub stdin: Option<std::fs::File>,
+    pub stderr: Option<std::fs::File>,
+    reaped: bool,
 }
 
 /// How a child ended.
@@ -302,20 +305,25 @@ pub enum Exit {
     Signal(i32),
 }
 
-/// posix_spawn(3) `path` with `argv` and `envp`: standard input from a new
-/// pipe, standard output to /dev/null, standard error inherited; its own
-/// process group (so killing the group also kills grandchildren such as
-/// postdrop), an empty signal mask and default dispositions for the signals
-/// logmon blocks or ignores (an ignored SIGPIPE would be inherited).
-/// A missing or non-executable program is reported here (glibc's posix_spawn
-/// returns exec's errno).
-pub fn spawn(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Result<Child> {
+fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut pipe = [0 as libc::c_int; 2];
     // SAFETY: pipe is a valid array of two ints.
     cvt(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) })?;
     // SAFETY: pipe2 returned two new fds that nothing else owns.
-    let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    Ok(unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) })
+}
+
+/// posix_spawn(3) `path` with `argv` and `envp`: standard input from a new
+/// pipe, standard output to /dev/null, standard error into another pipe
+/// (logmon logs what it says, bounded: a child writing straight to the
+/// journal could feed a mail loop); its own process group (so killing the
+/// group also kills grandchildren such as postdrop), an empty signal mask
+/// and default dispositions for the signals logmon blocks or ignores (an
+/// ignored SIGPIPE would be inherited). A missing or non-executable program
+/// is reported here (glibc's posix_spawn returns exec's errno).
+pub fn spawn(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Result<Child> {
+    let (stdin_read, stdin_write) = nonblocking_pipe()?;
+    let (stderr_read, stderr_write) = nonblocking_pipe()?;
     let mut argv_ptrs: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut _).collect();
     argv_ptrs.push(std::ptr::null_mut());
     let mut envp_ptrs: Vec<*mut libc::c_char> = envp.iter().map(|e| e.as_ptr() as *mut _).collect();
@@ -333,14 +341,21 @@ pub fn spawn(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Result<Chil
         let (a, t) = (actions.as_mut_ptr(), attr.as_mut_ptr());
         let mut defaults = MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(defaults.as_mut_ptr());
-        for sig in [libc::SIGPIPE, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        for sig in [
+            libc::SIGPIPE,
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGBUS,
+        ] {
             libc::sigaddset(defaults.as_mut_ptr(), sig);
         }
         let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(empty.as_mut_ptr());
         let setup = [
-            libc::posix_spawn_file_actions_adddup2(a, read_end.as_raw_fd(), 0),
+            libc::posix_spawn_file_actions_adddup2(a, stdin_read.as_raw_fd(), 0),
             libc::posix_spawn_file_actions_addopen(a, 1, c"/dev/null".as_ptr(), libc::O_WRONLY, 0),
+            libc::posix_spawn_file_actions_adddup2(a, stderr_write.as_raw_fd(), 2),
             libc::posix_spawnattr_setflags(
                 t,
                 (libc::POSIX_SPAWN_SETPGROUP
@@ -371,13 +386,27 @@ pub fn spawn(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Result<Chil
             Err(r)
         }
     };
-    match r {
-        Ok(pid) => Ok(Child {
-            pid,
-            stdin: Some(std::fs::File::from(write_end)),
-        }),
-        Err(errno) => Err(io::Error::from_raw_os_error(errno)),
-    }
+    let pid = r.map_err(io::Error::from_raw_os_error)?;
+    // Our copies of the child's ends must go, or we would never see EOF.
+    drop((stdin_read, stderr_write));
+    set_nonblocking(stdin_write.as_raw_fd())?;
+    set_nonblocking(stderr_read.as_raw_fd())?;
+    Ok(Child {
+        pid,
+        stdin: Some(std::fs::File::from(stdin_write)),
+        stderr: Some(std::fs::File::from(stderr_read)),
+        reaped: false,
+    })
+}
+
+/// pidfd_open(2): an fd that polls readable when the process exits (Linux
+/// 5.3). `None` where the kernel or a seccomp filter refuses it; the caller
+/// then checks on a timer.
+pub fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: a plain system call with two integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: on success the kernel returned a new fd that nothing else owns.
+    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
 impl Child {
@@ -389,6 +418,7 @@ impl Child {
         if r == 0 {
             return Ok(None);
         }
+        self.reaped = true;
         Ok(Some(if libc::WIFSIGNALED(status) {
             Exit::Signal(libc::WTERMSIG(status))
         } else {
@@ -399,11 +429,23 @@ impl Child {
     /// SIGKILL the child's whole process group (and the child itself, in
     /// case it left the group) and reap the child.
     pub fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        self.reaped = true;
         kill_process_group(self.pid as u32);
         // SAFETY: kill has no memory effects; pid is our own unreaped child.
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
         let mut status = 0;
         // SAFETY: status is a valid out-pointer; pid is our own child.
         unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+impl Drop for Child {
+    /// A child is never left behind unreaped (a zombie, or a hung sendmail
+    /// outliving logmon).
+    fn drop(&mut self) {
+        self.kill();
     }
 }

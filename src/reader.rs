@@ -1,0 +1,338 @@
+//! The journal as logmon reads it: open, seek, step, reopen.
+//!
+//! [`Reader`] owns the `sd_journal` handle and knows where it stands: the
+//! [`Mark`] of the last entry read, the [`Start`] of this run, and whether
+//! it sits on an entry not yet handed out (after a resume at a cursor whose
+//! entry is gone, the entry it landed on is new). One [`Reader::seek`]
+//! serves the start, a resume and a reopen, so they cannot disagree.
+//!
+//! [`Entry`] is the current entry as the engine sees it: each field is
+//! looked up in the journal once per entry and kept, so 1,000 rules on
+//! MESSAGE cost one lookup (each walks the entry's items), not 1,000.
+
+use crate::config::Source;
+use crate::error::{Context, Error};
+use crate::journal::{Change, Journal};
+use crate::position::{Gap, Gaps, Mark, Start};
+use crate::rules::Fields;
+use std::io;
+use std::path::PathBuf;
+
+/// Decompress at most this much of a field: rules and mails need no more.
+const DATA_THRESHOLD: usize = 64 * 1024;
+
+pub struct Reader {
+    journal: Journal,
+    source: Source,
+    /// Where this run started (resolved: never `Tail`).
+    started: Start,
+    /// The last entry handed out.
+    last: Option<Mark>,
+    /// The journal is positioned on an entry not handed out yet.
+    on_unread: bool,
+    /// Entries handed out in this run.
+    count: u64,
+    gaps: Gaps,
+    cache: FieldCache,
+}
+
+/// One step of reading.
+pub enum Step {
+    /// The next entry; `gap` when entries vanished right before it.
+    Entry { mark: Mark, gap: Option<Gap> },
+    /// At the end for now.
+    End,
+}
+
+pub fn open_journal(source: &Source) -> Result<Journal, Error> {
+    let mut journal = match source {
+        Source::Local => Journal::open_local().context(|| "opening the local journal".into())?,
+        Source::Directory(d) => Journal::open_directory(d)
+            .context(|| format!("opening journal directory {}", d.display()))?,
+        Source::Namespace(ns) => {
+            Journal::open_namespace(ns).context(|| format!("opening journal namespace {ns}"))?
+        }
+    };
+    journal
+        .set_data_threshold(DATA_THRESHOLD)
+        .context(|| "setting the journal data threshold".into())?;
+    Ok(journal)
+}
+
+/// The directories a namespace's journald writes to. A socket-activated
+/// namespace creates them at its first line: until one exists libsystemd
+/// watches nothing, so the daemon reopens when one appears.
+pub fn namespace_dirs(ns: &str) -> Vec<PathBuf> {
+    let id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    let id = id.trim();
+    ["/var/log/journal", "/run/log/journal"]
+        .iter()
+        .map(|base| PathBuf::from(format!("{base}/{id}.{ns}")))
+        .collect()
+}
+
+impl Reader {
+    pub fn open(source: &Source) -> Result<Reader, Error> {
+        Ok(Reader {
+            journal: open_journal(source)?,
+            source: source.clone(),
+            started: Start::Head,
+            last: None,
+            on_unread: false,
+            count: 0,
+            gaps: Gaps::default(),
+            cache: FieldCache::default(),
+        })
+    }
+
+    /// A namespace source whose directories do not exist yet.
+    pub fn waiting_for_namespace(&self) -> bool {
+        match &self.source {
+            Source::Namespace(ns) => !namespace_dirs(ns).iter().any(|d| d.is_dir()),
+            _ => false,
+        }
+    }
+
+    pub fn journal(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    /// Position the journal at `start`. `known_usec` is the time of the
+    /// entry a cursor names, when the state file recorded it (for the
+    /// report if that entry is gone). Returns a description of what could
+    /// not be resumed exactly, if anything.
+    pub fn seek(
+        &mut self,
+        start: &Start,
+        known_usec: Option<u64>,
+    ) -> Result<Option<String>, Error> {
+        self.on_unread = false;
+        self.last = None;
+        let mut problem = None;
+        let resolved = match start {
+            Start::Head => {
+                self.seek_head()?;
+                Start::Head
+            }
+            Start::Tail => self.seek_tail()?,
+            Start::Time(usec) => {
+                self.journal
+                    .seek_realtime_usec(*usec)
+                    .context(|| "seeking the journal by time".into())?;
+                start.clone()
+            }
+            Start::After(c) | Start::At(c) => {
+                let inclusive = matches!(start, Start::At(_));
+                self.gaps.expect_after(c, known_usec, inclusive);
+                problem = self.seek_cursor(c, inclusive)?;
+                start.clone()
+            }
+        };
+        self.started = resolved;
+        Ok(problem)
+    }
+
+    fn seek_head(&mut self) -> Result<(), Error> {
+        self.journal
+            .seek_head()
+            .context(|| "seeking to the journal head".into())
+    }
+
+    /// The end of the journal: `seek_tail` then `previous`, landing on the
+    /// last entry so that `next` returns only newer ones (systemd #9934);
+    /// that entry counts as read. An empty journal is read from its head:
+    /// from a tail position libsystemd would return only the last entry of
+    /// a file that appears later.
+    fn seek_tail(&mut self) -> Result<Start, Error> {
+        let j = &mut self.journal;
+        j.seek_tail()
+            .context(|| "seeking to the journal tail".into())?;
+        if !j.previous().context(|| "reading the journal tail".into())? {
+            self.seek_head()?;
+            return Ok(Start::Head);
+        }
+        let cursor = j.cursor().context(|| "reading the tail cursor".into())?;
+        let usec = j.realtime_usec().unwrap_or(0);
+        self.gaps.observe(&cursor, usec);
+        self.last = Some(Mark {
+            cursor: cursor.clone(),
+            usec,
+            seq: 0,
+        });
+        Ok(Start::After(cursor))
+    }
+
+    fn seek_cursor(&mut self, cursor: &str, inclusive: bool) -> Result<Option<String>, Error> {
+        let j = &mut self.journal;
+        if let Err(e) = j.seek_cursor(cursor) {
+            // Not a cursor libsystemd can use at all: the end is the only
+            // place left that loses nothing of what comes.
+            self.seek_tail()?;
+            return Ok(Some(format!(
+                "the saved position is unusable ({e}); reading from the end"
+            )));
+        }
+        if !j.next().context(|| "reading the journal".into())? {
+            return Ok(None);
+        }
+        if j.test_cursor(cursor).unwrap_or(false) {
+            // After(c): the saved entry itself was handled already.
+            // At(c): it is the first one not handled yet.
+            self.on_unread = inclusive;
+            if !inclusive {
+                let usec = j.realtime_usec().unwrap_or(0);
+                self.last = Some(Mark {
+                    cursor: cursor.to_string(),
+                    usec,
+                    seq: 0,
+                });
+            }
+            return Ok(None);
+        }
+        // The saved entry is gone (vacuumed): the one we landed on is the
+        // oldest after it, and new to us.
+        self.on_unread = true;
+        let when = j.realtime_usec().ok();
+        Ok(Some(format!(
+            "the saved journal position no longer exists (vacuumed?); resuming at the oldest entry after it{}",
+            when.map(|t| format!(", from {}", crate::daemon::format_time(t))).unwrap_or_default()
+        )))
+    }
+
+    /// Move to the next entry.
+    pub fn step(&mut self) -> io::Result<Step> {
+        if self.on_unread {
+            self.on_unread = false;
+        } else if !self.journal.next()? {
+            return Ok(Step::End);
+        }
+        self.cache.clear();
+        self.count += 1;
+        let cursor = self.journal.cursor()?;
+        let usec = self.journal.realtime_usec()?;
+        let gap = self.gaps.observe(&cursor, usec);
+        let mark = Mark {
+            cursor,
+            usec,
+            seq: self.count,
+        };
+        self.last = Some(mark.clone());
+        Ok(Step::Entry { mark, gap })
+    }
+
+    /// The current entry's fields, each looked up once.
+    pub fn entry(&mut self) -> Entry<'_> {
+        Entry {
+            journal: &mut self.journal,
+            cache: &mut self.cache,
+        }
+    }
+
+    pub fn last(&self) -> Option<&Mark> {
+        self.last.as_ref()
+    }
+
+    pub fn started(&self) -> &Start {
+        &self.started
+    }
+
+    /// Entries handed out in this run.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Where this reader would go on from: after the last entry handed
+    /// out, else at an unread entry it sits on, else its start.
+    pub fn resume_point(&mut self) -> Start {
+        if self.on_unread {
+            if let Ok(c) = self.journal.cursor() {
+                return Start::At(c);
+            }
+        }
+        match &self.last {
+            Some(m) => Start::After(m.cursor.clone()),
+            None => self.started.clone(),
+        }
+    }
+
+    /// Open the journal afresh where this reader stands (new files, a
+    /// rotation without inotify, a namespace that appeared, a file that
+    /// was truncated under us).
+    pub fn reopen(&mut self) -> Result<Option<String>, Error> {
+        let point = self.resume_point();
+        let usec = self.last.as_ref().map(|m| m.usec);
+        let count = self.count;
+        let started = self.started.clone();
+        let last = self.last.clone();
+        self.journal = open_journal(&self.source)?;
+        let problem = self.seek(&point, usec)?;
+        // Still the same run: its start and count stay.
+        self.started = started;
+        self.count = count;
+        if self.last.is_none() {
+            self.last = last;
+        }
+        Ok(problem)
+    }
+
+    pub fn fd(&mut self) -> io::Result<libc::c_int> {
+        self.journal.fd()
+    }
+
+    pub fn process(&mut self) -> io::Result<Change> {
+        self.journal.process()
+    }
+}
+
+/// Field values of the current entry, fetched on first use.
+#[derive(Default)]
+struct FieldCache {
+    /// A slot per field asked for: name, value, and whether the entry has
+    /// it. Buffers are reused from entry to entry: no allocation per entry
+    /// once the rules' fields have been seen.
+    slots: Vec<(String, Vec<u8>, bool)>,
+    /// Slots filled for the current entry.
+    used: usize,
+}
+
+impl FieldCache {
+    fn clear(&mut self) {
+        self.used = 0;
+    }
+}
+
+pub struct Entry<'r> {
+    journal: &'r mut Journal,
+    cache: &'r mut FieldCache,
+}
+
+impl Fields for Entry<'_> {
+    /// Unreadable data (EBADMSG, a corrupt file) counts as a missing field:
+    /// one bad entry must not stop the monitor.
+    fn field(&mut self, name: &str) -> Option<&[u8]> {
+        let c = &mut *self.cache;
+        let i = match c.slots[..c.used].iter().position(|s| s.0 == name) {
+            Some(i) => i,
+            None => {
+                if c.used == c.slots.len() {
+                    c.slots.push((String::new(), Vec::new(), false));
+                }
+                let slot = &mut c.slots[c.used];
+                slot.0.clear();
+                slot.0.push_str(name);
+                slot.1.clear();
+                slot.2 = match self.journal.data(name) {
+                    Ok(Some(v)) => {
+                        slot.1.extend_from_slice(v);
+                        true
+                    }
+                    _ => false,
+                };
+                c.used += 1;
+                c.used - 1
+            }
+        };
+        let slot = &c.slots[i];
+        slot.2.then_some(slot.1.as_slice())
+    }
+}
