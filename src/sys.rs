@@ -254,6 +254,17 @@ pub fn pid_unit(pid: u32) -> Option<String> {
     Some(s)
 }
 
+/// Whether this process may execute `path`, asked of the kernel with the
+/// effective ids (faccessat(2) with `X_OK` and `AT_EACCESS`).
+pub fn can_execute(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c is NUL-terminated; faccessat only reads it.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) == 0 }
+}
+
 /// Whether this process may read the system journal: false only when the
 /// system journal files exist and none of them is readable to us. This asks
 /// the kernel (faccessat with the effective ids) rather than comparing group
