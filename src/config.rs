@@ -933,6 +933,8 @@ mod tests {
         assert_eq!(sendmail_problem(&script), None);
         assert_eq!(sendmail_problem(&owner_only), None);
         assert_eq!(sendmail_problem(&plain), Some("is not executable".into()));
+        // The non-root path asks the kernel; as root it must agree.
+        assert!(crate::sys::can_execute(&script) && !crate::sys::can_execute(&plain));
         assert_eq!(
             sendmail_problem(&dir.0),
             Some("is not a regular file".into())
