@@ -144,14 +144,30 @@ pub fn parse_since(s: &str) -> Result<Since, String> {
             })
             .ok_or_else(bad)
     };
+    let (year, month, day) = (num(d[0], 1970, 9999)?, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
+    // mktime(3) would roll 2026-02-31 over into March without a word.
+    if day > days_in_month(year, month) {
+        return Err(format!("bad --since '{s}': {date} is not a date"));
+    }
     Ok(Since::At(
-        num(d[0], 1970, 9999)? as i32,
-        num(d[1], 1, 12)?,
-        num(d[2], 1, 31)?,
+        year as i32,
+        month,
+        day,
         num(t[0], 0, 23)?,
         num(t[1], 0, 59)?,
-        t.get(2).map_or(Ok(0), |x| num(x, 0, 60))?,
+        // No :60: a leap second has no POSIX time of its own.
+        t.get(2).map_or(Ok(0), |x| num(x, 0, 59))?,
     ))
+}
+
+/// Days in `month` (1-12) of `year`, Gregorian leap years.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 #[cfg(test)]
@@ -195,9 +211,34 @@ mod tests {
             "2026-11",
             "2026-1-+1",
             "2026-11-26 08",
+            "2026-11-26 08:05:60",
+            "2026-02-31",
+            "2026-02-29",
+            "2100-02-29",
+            "2026-04-31",
+            "2026-06-31 12:00",
+            "2026-09-31",
+            "2026-11-31",
+            "2026-01-32",
         ] {
             assert!(parse_since(bad).is_err(), "{bad:?} should be rejected");
         }
+        for (good, day) in [
+            ("2024-02-29", 29),
+            ("2000-02-29", 29),
+            ("2026-02-28", 28),
+            ("2026-01-31", 31),
+            ("2026-04-30", 30),
+            ("2026-12-31", 31),
+        ] {
+            assert!(
+                matches!(parse_since(good), Ok(Since::At(_, _, d, 0, 0, 0)) if d == day),
+                "{good:?} should be accepted"
+            );
+        }
+        assert!(parse_since("2026-02-31")
+            .unwrap_err()
+            .contains("not a date"));
     }
 
     #[test]

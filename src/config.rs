@@ -5,8 +5,12 @@
 //! Values run to the end of the line, so a regex may contain `#`. Unknown
 //! keys and sections, bad values and bad regexes are errors; every bad line is
 //! reported, as `FILE:LINE: message`, so the admin fixes them all at once.
+//! The file itself must be a regular file of sane size (a FIFO would hang
+//! `--check` and a reload); what does not stop logmon, such as the default
+//! sendmail not being installed yet, is a warning instead.
 
 use crate::rules::{Condition, Rule, Rules, Test};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Which journal to read.
@@ -46,7 +50,21 @@ pub struct Config {
     pub source: Source,
     pub mail: MailConfig,
     pub rules: Rules,
+    /// Problems that do not stop logmon, as `FILE[:LINE]: warning: ...`:
+    /// `--check` prints them, the daemon logs them at start and reload.
+    pub warnings: Vec<String>,
+    /// The line of an explicit `sendmail =`, for its error message.
+    sendmail_line: Option<usize>,
 }
+
+/// Far above any real config (the shipped one is 2 KiB); bounds what a
+/// `-c /dev/zero`-like mistake can cost.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Where Debian's MTAs put sendmail. Missing there is only a warning, even
+/// when the config spells it out (the shipped one does): an MTA may be
+/// installed after logmon.
+pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
 
 /// Regexes come from a file root may not have written alone; bound what a
 /// hostile or careless pattern can cost (see regex-lite's builder docs).
@@ -63,6 +81,9 @@ enum Section {
     Mail,
     Match,
     Ignore,
+    /// After an unknown or broken header: its lines are skipped, not
+    /// applied to some other section.
+    Unknown,
 }
 
 impl Config {
@@ -71,12 +92,12 @@ impl Config {
     /// root can change is refused: logmon runs the program it names.
     pub fn load(path: &Path) -> Result<Config, crate::error::Error> {
         use crate::error::Error;
-        let text =
-            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = read_config(path)?;
         let mut problems: Vec<String> = safe_to_trust(path).err().into_iter().collect();
         match Config::parse(path, &text) {
-            Ok(config) => {
+            Ok(mut config) => {
                 problems.extend(safe_to_trust(&config.mail.sendmail).err());
+                problems.extend(config.check_sendmail(sendmail_problem).err());
                 if problems.is_empty() {
                     Ok(config)
                 } else {
@@ -104,11 +125,23 @@ impl Config {
         let mut rule: Option<(Section, Rule, bool)> = None;
         for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
             let n = index + 1;
-            let Ok(line) = std::str::from_utf8(raw) else {
-                p.error(n, "not valid UTF-8".into());
-                continue;
+            let line = match std::str::from_utf8(raw) {
+                Err(_) => Err("not valid UTF-8"),
+                // No path, address or pattern can hold one: exec(2) and
+                // open(2) would fail on it only when the value is used.
+                Ok(l) if l.contains('\0') => Err("holds a NUL byte"),
+                Ok(l) => Ok(l.trim()),
             };
-            let line = line.trim();
+            let line = match line {
+                Ok(l) => l,
+                Err(msg) => {
+                    p.error(n, msg.into());
+                    if let Some((_, _, bad)) = rule.as_mut() {
+                        *bad = true;
+                    }
+                    continue;
+                }
+            };
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -120,12 +153,11 @@ impl Config {
                     Some("ignore") => Section::Ignore,
                     Some(other) => {
                         p.error(n, format!("unknown section [{other}]"));
-                        // Skip its keys quietly: one error per mistake.
-                        Section::Global
+                        Section::Unknown
                     }
                     None => {
                         p.error(n, "section header without closing ']'".into());
-                        Section::Global
+                        Section::Unknown
                     }
                 };
                 if matches!(section, Section::Match | Section::Ignore) {
@@ -140,6 +172,11 @@ impl Config {
                 }
                 continue;
             }
+            if section == Section::Unknown {
+                // Skip its keys quietly (one error per mistake), and never
+                // apply them as globals.
+                continue;
+            }
             let Some((key, op, value)) = split_line(line) else {
                 p.error(n, format!("expected 'key = value', got '{line}'"));
                 continue;
@@ -152,6 +189,8 @@ impl Config {
                         p.setting(n, section, key, value);
                     }
                 }
+                // Its lines were skipped above.
+                Section::Unknown => {}
                 Section::Match | Section::Ignore => {
                     let cond = p.condition(n, key, op, value);
                     if let Some((_, r, bad)) = rule.as_mut() {
@@ -189,6 +228,32 @@ impl Config {
                 retry_ms: 30_000,
             },
             rules: Rules::default(),
+            warnings: Vec::new(),
+            sendmail_line: None,
+        }
+    }
+
+    /// An explicit sendmail that cannot run is an error: every alert would
+    /// fail. The default one is a warning (see [`DEFAULT_SENDMAIL`]).
+    /// `problem` says why a path cannot run; tests pass a fake one.
+    fn check_sendmail(&mut self, problem: impl Fn(&Path) -> Option<String>) -> Result<(), String> {
+        let sendmail = &self.mail.sendmail;
+        let Some(why) = problem(sendmail) else {
+            return Ok(());
+        };
+        let file = self.path.display();
+        match self.sendmail_line {
+            Some(n) if sendmail != Path::new(DEFAULT_SENDMAIL) => {
+                Err(format!("{file}:{n}: sendmail {} {why}", sendmail.display()))
+            }
+            line => {
+                let at = line.map_or(String::new(), |n| format!(":{n}"));
+                self.warnings.push(format!(
+                    "{file}{at}: warning: sendmail {} {why}: no alert can be mailed until a mail transfer agent (e.g. Postfix) is installed",
+                    sendmail.display()
+                ));
+                Ok(())
+            }
         }
     }
 
@@ -276,6 +341,7 @@ impl Parser<'_> {
             (Section::Mail, "from") => validate_address(value).map(|()| c.mail.from = value.into()),
             (Section::Mail, "sendmail") => {
                 if value.starts_with('/') {
+                    c.sendmail_line = Some(n);
                     set(&mut c.mail.sendmail, PathBuf::from(value))
                 } else {
                     Err("sendmail must be an absolute path".into())
@@ -316,11 +382,8 @@ impl Parser<'_> {
     }
 
     fn condition(&mut self, n: usize, key: &str, op: char, value: &str) -> Option<Condition> {
-        if !is_field_name(key) {
-            self.error(
-                n,
-                format!("'{key}' is not a journal field name (upper case letters, digits, '_')"),
-            );
+        if let Err(msg) = check_field_name(key) {
+            self.error(n, msg);
             return None;
         }
         if value.is_empty() {
@@ -380,9 +443,44 @@ impl Parser<'_> {
     }
 }
 
+/// The bytes of the config file. A FIFO, device or huge file is a config
+/// mistake (exit 2), not a hang; a missing or unreadable file stays an I/O
+/// error (exit 1). read_regular's own refusals (not a regular file, too
+/// large) are the errors without an OS error code.
+fn read_config(path: &Path) -> Result<Vec<u8>, crate::error::Error> {
+    use crate::error::Error;
+    crate::files::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| match e.raw_os_error() {
+        None => Error::Config(vec![format!(
+            "{}: {e}: a config must be a regular file of at most {MAX_CONFIG_BYTES} bytes",
+            path.display()
+        )]),
+        Some(_) => Error::io(format!("reading {}", path.display()), e),
+    })
+}
+
+/// Why `path` cannot be run as sendmail, if it cannot. For root, execve(2)
+/// needs at least one x bit; for others the kernel is asked (access(2)).
+pub fn sendmail_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some("does not exist".into()),
+        Err(e) => return Some(format!("cannot be examined: {e}")),
+    };
+    if !meta.is_file() {
+        return Some("is not a regular file".into());
+    }
+    let runnable = if crate::sys::geteuid() == 0 {
+        meta.permissions().mode() & 0o111 != 0
+    } else {
+        crate::sys::can_execute(path)
+    };
+    (!runnable).then(|| "is not executable".into())
+}
+
 /// A file logmon trusts must be owned by root or by logmon's own user, and
-/// not writable by group or others. A missing file passes: a missing
-/// sendmail is a delivery failure, reported when a mail is due.
+/// not writable by group or others. A missing file passes here: whether
+/// sendmail can run is [`sendmail_problem`]'s question.
 pub fn safe_to_trust(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else {
@@ -424,11 +522,33 @@ fn split_line(line: &str) -> Option<(&str, char, &str)> {
     Some((key, op, rest[1..].trim()))
 }
 
-fn is_field_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.bytes()
+/// journald's rule for field names (`journal_field_valid`): `[A-Z0-9_]`, not
+/// starting with a digit, at most 64 bytes. `__CURSOR` and the other
+/// `__`-fields are addresses, not data an entry holds: a condition on one
+/// could never hold.
+fn check_field_name(s: &str) -> Result<(), String> {
+    if s.is_empty()
+        || s.starts_with(|c: char| c.is_ascii_digit())
+        || !s
+            .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!(
+            "'{s}' is not a journal field name (upper case letters, digits, '_')"
+        ));
+    }
+    if s.starts_with("__") {
+        return Err(format!(
+            "'{s}' is an address field ('__' prefix), not a field entries hold"
+        ));
+    }
+    if s.len() > 64 {
+        return Err(format!(
+            "field name '{s}' is {} bytes long; journal field names have at most 64",
+            s.len()
+        ));
+    }
+    Ok(())
 }
 
 pub fn parse_priority(value: &str) -> Result<u8, String> {
@@ -601,7 +721,7 @@ mod tests {
     fn every_bad_line_is_reported_with_its_number() {
         let errs = errors(
             b"priority = loud\nfrobnicate = 1\n[mail]\nto = -oQ/tmp/x\nbatch = soon\n\
-              [match]\nMESSAGE ~ (unclosed\nmessage = x\nMESSAGE ~\n[bogus]\njust words\n\
+              [match]\nMESSAGE ~ (unclosed\nmessage = x\nMESSAGE ~\njust words\n[bogus]\n\
               [ignore]\n[match]\nPRIORITY = 3\n",
         );
         let expect = [
@@ -612,8 +732,8 @@ mod tests {
             "t.conf:7: bad regex",
             "t.conf:8: 'message' is not a journal field name",
             "t.conf:9: empty value for MESSAGE",
-            "t.conf:10: unknown section [bogus]",
-            "t.conf:11: expected 'key = value'",
+            "t.conf:10: expected 'key = value'",
+            "t.conf:11: unknown section [bogus]",
             "t.conf:12: empty rule",
         ];
         assert_eq!(errs.len(), expect.len(), "{errs:#?}");
@@ -675,5 +795,196 @@ mod tests {
         assert!(errors(deep.as_bytes())[0].starts_with("t.conf:2: bad regex"));
         let big = "[match]\nMESSAGE ~ (\\w{1000}){1000}\n";
         assert!(errors(big.as_bytes())[0].starts_with("t.conf:2: bad regex"));
+    }
+
+    /// A scratch directory for one test, removed on drop.
+    struct Scratch(PathBuf);
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("logmon-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            Scratch(dir)
+        }
+        fn file(&self, name: &str, text: &[u8], mode: u32) -> PathBuf {
+            use std::os::unix::fs::PermissionsExt;
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        }
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn load_errors(path: &Path) -> Vec<String> {
+        match Config::load(path) {
+            Err(crate::error::Error::Config(lines)) => lines,
+            other => panic!("{} should be a config error: {other:?}", path.display()),
+        }
+    }
+
+    #[test]
+    fn nul_bytes_are_errors_wherever_they_are() {
+        let errs = errors(
+            b"state_file = /var/lib/x\x00y\n[mail]\nsendmail = /usr/sbin/send\x00mail\n\
+              to = root\x00\n[match]\nMESSAGE = a\x00b\nMESSAGE = \xff\x00\n[match]\nMESSAGE = ok\n",
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "t.conf:1: holds a NUL byte",
+                "t.conf:3: holds a NUL byte",
+                "t.conf:4: holds a NUL byte",
+                "t.conf:6: holds a NUL byte",
+                "t.conf:7: not valid UTF-8",
+            ]
+        );
+    }
+
+    #[test]
+    fn field_names_follow_journald() {
+        let long = "A".repeat(65);
+        let max = "B".repeat(64);
+        let text = format!(
+            "[match]\n__CURSOR = x\n{long} = x\n1ABC = x\nA-B = x\n__ = x\n_PID = 1\n{max} = x\nA1_ = x\n"
+        );
+        let errs = errors(text.as_bytes());
+        assert_eq!(errs.len(), 5, "{errs:#?}");
+        assert!(errs[0].starts_with("t.conf:2: '__CURSOR' is an address field"));
+        assert!(errs[1].starts_with(&format!("t.conf:3: field name '{long}' is 65 bytes")));
+        assert!(errs[2].starts_with("t.conf:4: '1ABC' is not a journal field name"));
+        assert!(errs[3].starts_with("t.conf:5: expected 'key = value'"));
+        assert!(errs[4].starts_with("t.conf:6: '__' is an address field"));
+        let ok = format!("[match]\n_PID = 1\n{max} = x\nA1_ = x\n");
+        assert_eq!(parse(&ok).unwrap().rules.matches[0].conditions.len(), 3);
+    }
+
+    #[test]
+    fn keys_after_an_unknown_section_are_not_applied() {
+        // Applied as globals, line 4 would be "given twice" and line 5 an
+        // unknown key; [mail] after it is read as usual.
+        let errs = errors(
+            b"priority = 3\n[bogus]\n\xff\nfrobnicate = 1\npriority = 4\njust words\n\
+              [mail\nstate_file = relative\n[mail]\nto = -x\n[match]\nMESSAGE = x\n",
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "t.conf:2: unknown section [bogus]",
+                "t.conf:3: not valid UTF-8",
+                "t.conf:7: section header without closing ']'",
+                "t.conf:10: mail address '-x' must not start with '-'",
+            ]
+        );
+    }
+
+    #[test]
+    fn word_boundary_regex_alerts() {
+        let c = parse("[match]\nMESSAGE ~ (?i)\\<error\n").unwrap();
+        assert!(c
+            .rules
+            .alerts(&mut MapEntry::new(&[("MESSAGE", "disk ERROR")])));
+        assert!(!c.rules.alerts(&mut MapEntry::new(&[("MESSAGE", "terror")])));
+    }
+
+    #[test]
+    fn explicit_sendmail_must_run_default_only_warns() {
+        let broken = |_: &Path| Some("does not exist".to_string());
+        let fine = |_: &Path| None;
+        let explicit = |path: &str| {
+            let text = format!("[mail]\nto = root\nsendmail = {path}\n[match]\nMESSAGE = x\n");
+            parse(&text).unwrap()
+        };
+        let mut c = explicit("/opt/mta/sendmail");
+        assert_eq!(
+            c.check_sendmail(broken),
+            Err("t.conf:3: sendmail /opt/mta/sendmail does not exist".into())
+        );
+        assert!(c.warnings.is_empty());
+        assert_eq!(c.check_sendmail(fine), Ok(()));
+        // The default, implied or spelled out: a warning, and it loads.
+        let mut c = parse("[match]\nMESSAGE = x\n").unwrap();
+        assert_eq!(c.check_sendmail(broken), Ok(()));
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0]
+                .starts_with("t.conf: warning: sendmail /usr/sbin/sendmail does not exist: "),
+            "{:?}",
+            c.warnings
+        );
+        let mut c = explicit(DEFAULT_SENDMAIL);
+        assert_eq!(c.check_sendmail(broken), Ok(()));
+        assert!(c.warnings[0].starts_with("t.conf:3: warning: sendmail /usr/sbin/sendmail"));
+        let mut c = explicit(DEFAULT_SENDMAIL);
+        assert_eq!(c.check_sendmail(fine), Ok(()));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn sendmail_problems_on_real_files() {
+        let dir = Scratch::new("sendmail");
+        let script = dir.file("mta", b"#!/bin/sh\n", 0o755);
+        let plain = dir.file("plain", b"#!/bin/sh\n", 0o644);
+        let owner_only = dir.file("owner", b"#!/bin/sh\n", 0o700);
+        assert_eq!(sendmail_problem(&script), None);
+        assert_eq!(sendmail_problem(&owner_only), None);
+        assert_eq!(sendmail_problem(&plain), Some("is not executable".into()));
+        // The non-root path asks the kernel; as root it must agree.
+        assert!(crate::sys::can_execute(&script) && !crate::sys::can_execute(&plain));
+        assert_eq!(
+            sendmail_problem(&dir.0),
+            Some("is not a regular file".into())
+        );
+        assert_eq!(
+            sendmail_problem(&dir.0.join("missing")),
+            Some("does not exist".into())
+        );
+        // Through load: FILE:LINE of the `sendmail =` line.
+        let conf = |name: &str, sendmail: &Path| {
+            let text = format!(
+                "[mail]\nsendmail = {}\n[match]\nMESSAGE = x\n",
+                sendmail.display()
+            );
+            dir.file(name, text.as_bytes(), 0o644)
+        };
+        let good = conf("good.conf", &script);
+        assert!(Config::load(&good).is_ok());
+        let bad = conf("bad.conf", &plain);
+        assert_eq!(
+            load_errors(&bad),
+            vec![format!(
+                "{}:2: sendmail {} is not executable",
+                bad.display(),
+                plain.display()
+            )]
+        );
+    }
+
+    #[test]
+    fn only_regular_config_files_of_sane_size() {
+        // A FIFO and /dev/zero are in tests/check.rs, run with a deadline
+        // and a memory limit: the old std::fs::read hung or ate memory.
+        let dir = Scratch::new("conffiles");
+        let errs = load_errors(&dir.0);
+        assert_eq!(
+            errs,
+            vec![format!(
+                "{}: not a regular file: a config must be a regular file of at most 1048576 bytes",
+                dir.0.display()
+            )]
+        );
+        let mut big = b"[match]\nMESSAGE = x\n".to_vec();
+        big.resize(MAX_CONFIG_BYTES as usize + 1, b'\n');
+        let big = dir.file("big.conf", &big, 0o644);
+        assert!(load_errors(&big)[0].contains("larger than 1048576 bytes"));
+        let missing = dir.0.join("missing.conf");
+        assert!(matches!(
+            Config::load(&missing),
+            Err(crate::error::Error::Io { .. })
+        ));
     }
 }

@@ -77,6 +77,10 @@ fn run() -> Result<i32, Error> {
         config.source = Source::Namespace(ns.clone());
     }
     if opts.check {
+        // Like compiler warnings: on stderr, in the errors' form, exit 0.
+        for warning in &config.warnings {
+            eprintln!("{warning}");
+        }
         print!("{}", config.summary());
         if config.source == Source::Local && !sys::can_read_system_journal() {
             println!("  warning:  this user cannot read the system journal; add it to group systemd-journal");

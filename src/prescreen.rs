@@ -129,23 +129,32 @@ fn strip_group(p: &str) -> &str {
 }
 
 /// The bytes of `alt` if it is a non-empty run of plain characters and
-/// escaped punctuation; `None` if it uses any regex syntax.
+/// escaped punctuation; `None` if it uses any other regex syntax. Only what
+/// regex-lite itself reads as a literal counts (its `parse_escape`): after a
+/// backslash, ASCII punctuation except `<` and `>`, which are the word
+/// boundaries `\<` and `\>`. Escaped letters and digits are classes (`\d`),
+/// assertions (`\b`, `\A`), code points (`\x41`) or errors: all refused,
+/// even those that are literals (`\t`), since refusing only costs speed.
 fn literal(alt: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut chars = alt.chars();
     while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some(e) if e.is_ascii_punctuation() => out.push(e as u8),
-                _ => return None,
-            },
-            c if c.is_ascii_alphanumeric() || " _-:,/=@%'\"<>!&;~`".contains(c) => {
-                out.push(c as u8)
-            }
+        let byte = match c {
+            '\\' => chars.next().filter(|&e| is_escaped_literal(e))?,
+            // Outside a class, and with no `(?x)` possible (no group other
+            // than one around it all), regex-lite reads these as themselves.
+            c if c.is_ascii_alphanumeric() || " _-:,/=@%'\"<>!&;~`".contains(c) => c,
             _ => return None,
-        }
+        };
+        out.push(byte as u8);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// regex-lite's `is_escapable_character` for ASCII: punctuation, except the
+/// two it gives a meaning of its own.
+fn is_escaped_literal(e: char) -> bool {
+    e.is_ascii_punctuation() && !matches!(e, '<' | '>')
 }
 
 #[cfg(test)]
@@ -158,10 +167,13 @@ mod tests {
         assert!(Prescreen::from_pattern("(?i)(fail|error|alarm|problem|emerg)").is_some());
         assert!(Prescreen::from_pattern("error").is_some());
         assert!(Prescreen::from_pattern("(?:a\\.b|c-d)").is_some());
+        assert!(Prescreen::from_pattern("a\\-\\#\\&\\~\\%\\_\\\\b").is_some());
         for p in [
             "err.r",
             "(a|b)(c)",
             "a|",
+            "|a",
+            "a||b",
             "(?x)a",
             "(?i)a+",
             "[ab]",
@@ -170,73 +182,297 @@ mod tests {
             "a$",
             "(?i)(a|(b))",
             "é",
+            // Escapes that regex-lite reads as assertions or classes.
+            "(?i)\\<error",
+            "error\\>",
+            "\\berror",
+            "\\Berror",
+            "\\Aerror",
+            "error\\z",
+            "\\b{start}error",
+            "a\\w",
+            "a\\s",
+            "a\\pN",
+            "a\\x41",
+            "a\\t",
+            "a#b",
         ] {
             assert!(Prescreen::from_pattern(p).is_none(), "{p}");
         }
     }
 
-    /// A small deterministic generator: no dev-dependency needed.
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.0 >> 33
+    /// Issue 8: `\<` was taken for a literal `<`, so this never alerted.
+    #[test]
+    fn word_boundary_escapes_are_not_literals() {
+        for (pattern, hay) in [
+            ("(?i)\\<error", "disk ERROR"),
+            ("error\\>", "an error."),
+            ("(?i)(\\<fail|oops)", "fail"),
+        ] {
+            let re = Regex::new(pattern).unwrap();
+            assert!(re.is_match(hay), "{pattern} on {hay}");
+            if let Some(pre) = Prescreen::from_pattern(pattern) {
+                assert!(pre.may_match(hay.as_bytes()), "{pattern} on {hay}");
+            }
         }
     }
 
-    #[test]
-    fn prescreen_never_changes_a_result() {
-        let patterns = [
-            "(?i)(fail|error|alarm|problem|emerg)",
-            "(fail|error)",
-            "(?i)segfault",
-            "(?:Out of memory|oom-kill)",
-            "a\\.b",
-        ];
-        // Pieces that make near misses likely: partial words, case mixes,
-        // invalid UTF-8, the Kelvin sign (not folded by regex-lite).
-        let pieces: [&[u8]; 16] = [
-            b"err",
-            b"or",
-            b"ERROR",
-            b"Fail",
-            b"fai",
-            b"l",
-            b"emerG",
-            b"prob",
-            b"lem",
-            b"\xff",
-            b"\xe2\x84\xaa",
-            b" ",
-            b"Out of ",
-            b"memory",
-            b"oom-",
-            b"a.b",
-        ];
-        let mut rng = Lcg(42);
-        for pattern in patterns {
-            let re = Regex::new(pattern).unwrap();
-            let pre = Prescreen::from_pattern(pattern).expect(pattern);
-            for _ in 0..20_000 {
-                let mut hay = Vec::new();
-                for _ in 0..rng.next() % 8 {
-                    hay.extend_from_slice(pieces[(rng.next() % pieces.len() as u64) as usize]);
+    /// xorshift64*: a small generator, no dev-dependency needed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// LOGMON_TEST_SEED replays a failure; otherwise the clock picks one.
+    fn seed() -> u64 {
+        let seed = std::env::var("LOGMON_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("prescreen test: LOGMON_TEST_SEED={seed}");
+        seed
+    }
+
+    /// Pattern pieces: literals, then every kind of syntax that is not one.
+    const ATOMS: &[&str] = &[
+        "a",
+        "b",
+        "A",
+        "k",
+        "s",
+        "K",
+        "S",
+        "err",
+        "or",
+        "Fail",
+        "1",
+        "_",
+        "-",
+        ":",
+        " ",
+        "<",
+        ">",
+        "&",
+        "~",
+        "#",
+        "%",
+        "'",
+        "\\.",
+        "\\-",
+        "\\\\",
+        "\\#",
+        "\\&",
+        "\\~",
+        "\\%",
+        "\\_",
+        "\\ ",
+        "\\<",
+        "\\>",
+        "\\b",
+        "\\B",
+        "\\A",
+        "\\z",
+        "\\d",
+        "\\D",
+        "\\w",
+        "\\W",
+        "\\s",
+        "\\S",
+        "\\t",
+        "\\n",
+        "\\x61",
+        "\\x{4B}",
+        "\\u212A",
+        "\\b{start}",
+        "\\b{end}",
+        "\\b{start-half}",
+        "\\b{end-half}",
+        "\\pN",
+        "\\e",
+        "\\1",
+        "[a-c]",
+        "[^a]",
+        "[[:alpha:]]",
+        "[k]",
+        ".",
+        "^",
+        "$",
+        "(?m)^",
+        "(?i)",
+        "(?-i)",
+        "(?x)",
+        "(?s)",
+        "(?U)",
+    ];
+    const SUFFIXES: &[&str] = &["*", "+", "?", "{0}", "{1,2}", "*?", "{2}"];
+
+    fn expression(rng: &mut Rng, depth: u32) -> String {
+        let mut out = String::new();
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(10) {
+                0 if depth > 0 => {
+                    let open = rng.pick(&["(", "(?:", "(?i:", "(?-i:", "(?P<n>"]);
+                    out.push_str(open);
+                    out.push_str(&expression(rng, depth - 1));
+                    out.push(')');
                 }
-                let truth = re.is_match(&String::from_utf8_lossy(&hay));
-                let screened = pre.may_match(&hay) && truth;
-                assert_eq!(
-                    truth,
-                    screened,
-                    "{pattern} on {:?}",
-                    String::from_utf8_lossy(&hay)
-                );
-                if truth {
-                    assert!(pre.may_match(&hay));
+                1 if depth > 0 => {
+                    // Alternations, empty branches included.
+                    let left = if rng.below(4) == 0 {
+                        String::new()
+                    } else {
+                        expression(rng, depth - 1)
+                    };
+                    let right = if rng.below(4) == 0 {
+                        String::new()
+                    } else {
+                        expression(rng, depth - 1)
+                    };
+                    out.push_str(&format!("{left}|{right}"));
                 }
+                2 => {
+                    out.push_str(rng.pick(ATOMS));
+                    out.push_str(rng.pick(SUFFIXES));
+                }
+                _ => out.push_str(rng.pick(ATOMS)),
             }
         }
+        out
+    }
+
+    /// Mostly the shapes the prescreen accepts, so that many are tested.
+    fn pattern(rng: &mut Rng) -> String {
+        let body = match rng.below(3) {
+            0 => expression(rng, 2),
+            _ => {
+                let alts: Vec<String> = (0..1 + rng.below(3)).map(|_| expression(rng, 0)).collect();
+                let alts = alts.join("|");
+                match rng.below(3) {
+                    0 => format!("({alts})"),
+                    1 => format!("(?:{alts})"),
+                    _ => alts,
+                }
+            }
+        };
+        if rng.below(2) == 0 {
+            format!("(?i){body}")
+        } else {
+            body
+        }
+    }
+
+    /// Haystack pieces: near misses, word and non-word neighbours, invalid
+    /// UTF-8, and characters that Unicode (not regex-lite) folds to ASCII:
+    /// the Kelvin sign (k), long s (s), dotted capital I (i).
+    const HAY: &[&[u8]] = &[
+        b"a",
+        b"b",
+        b"A",
+        b"B",
+        b"k",
+        b"K",
+        b"s",
+        b"S",
+        b"err",
+        b"or",
+        b"ERR",
+        b"fail",
+        b"1",
+        b"_",
+        b"-",
+        b":",
+        b" ",
+        b"\t",
+        b"\n",
+        b"<",
+        b">",
+        b"&",
+        b"~",
+        b"#",
+        b"%",
+        b"'",
+        b".",
+        b"\\",
+        b"\x00",
+        b"\xff",
+        b"\xe2\x84",
+        b"\xc3",
+        b"\xe2\x84\xaa",
+        b"\xc5\xbf",
+        b"\xc4\xb0",
+        b"\xc3\xa9",
+    ];
+
+    fn haystack(rng: &mut Rng, pattern: &str) -> Vec<u8> {
+        let mut hay = Vec::new();
+        for _ in 0..rng.below(8) {
+            if rng.below(4) == 0 && !pattern.is_empty() {
+                // A slice of the pattern's own text: makes matches likely.
+                let p = pattern.as_bytes();
+                let start = rng.below(p.len());
+                let end = start + 1 + rng.below((p.len() - start).min(6));
+                hay.extend_from_slice(&p[start..end]);
+            } else {
+                hay.extend_from_slice(rng.pick(HAY));
+            }
+        }
+        hay
+    }
+
+    /// The differential: for every pattern the prescreen accepts and any
+    /// haystack, "no" from the prescreen means the regex does not match.
+    #[test]
+    fn prescreen_never_drops_a_match() {
+        let seed = seed();
+        let mut rng = Rng(seed | 1);
+        let (mut accepted, mut escaped, mut matched, mut rejected_by_prescreen) = (0, 0, 0, 0);
+        for _ in 0..30_000 {
+            let pattern = pattern(&mut rng);
+            let Ok(re) = Regex::new(&pattern) else {
+                continue;
+            };
+            let Some(pre) = Prescreen::from_pattern(&pattern) else {
+                continue;
+            };
+            accepted += 1;
+            escaped += usize::from(pattern.contains('\\'));
+            for _ in 0..60 {
+                let hay = haystack(&mut rng, &pattern);
+                let truth = re.is_match(&String::from_utf8_lossy(&hay));
+                let maybe = pre.may_match(&hay);
+                assert!(
+                    maybe || !truth,
+                    "LOGMON_TEST_SEED={seed}: prescreen of {pattern:?} drops a match in {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+                matched += usize::from(truth);
+                rejected_by_prescreen += usize::from(!maybe);
+            }
+        }
+        eprintln!(
+            "prescreen test: {accepted} patterns accepted ({escaped} with escapes), \
+             {matched} matches, {rejected_by_prescreen} haystacks screened out"
+        );
+        // Not vacuous: many accepted patterns, with escapes, both outcomes.
+        assert!(accepted > 1_000 && escaped > 200, "seed {seed}");
+        assert!(
+            matched > 10_000 && rejected_by_prescreen > 10_000,
+            "seed {seed}"
+        );
     }
 }

@@ -81,6 +81,8 @@ pub fn localtime(secs: i64) -> LocalTime {
 
 /// Seconds since the epoch of a local date and time, as journalctl reads
 /// `--since "YYYY-MM-DD HH:MM:SS"` (mktime with DST chosen by the system).
+/// `None` for a time that does not exist: a 31 February, or a wall-clock
+/// time skipped by a DST change, which mktime(3) silently moves.
 pub fn mktime_local(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
     // SAFETY: an all-zero tm is a valid value to start from.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -91,9 +93,15 @@ pub fn mktime_local(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> 
     tm.tm_min = m as i32;
     tm.tm_sec = s as i32;
     tm.tm_isdst = -1;
+    let wanted = (
+        tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+    );
     // SAFETY: tm is a valid, initialised struct that mktime may normalise.
     let t = unsafe { libc::mktime(&mut tm) };
-    (t != -1).then_some(t as i64)
+    let got = (
+        tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+    );
+    (t != -1 && got == wanted).then_some(t as i64)
 }
 
 /// A signalfd for SIGTERM, SIGINT and SIGHUP, which are blocked so that they
@@ -244,6 +252,17 @@ pub fn pid_unit(pid: u32) -> Option<String> {
     // SAFETY: allocated by libsystemd with malloc, not used after this.
     unsafe { libc::free(unit.cast()) };
     Some(s)
+}
+
+/// Whether this process may execute `path`, asked of the kernel with the
+/// effective ids (faccessat(2) with `X_OK` and `AT_EACCESS`).
+pub fn can_execute(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c is NUL-terminated; faccessat only reads it.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) == 0 }
 }
 
 /// Whether this process may read the system journal: false only when the
@@ -447,5 +466,53 @@ impl Drop for Child {
     /// outliving logmon).
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mktime_rejects_dates_that_do_not_exist() {
+        let t = mktime_local(2026, 2, 28, 12, 30, 5).expect("a real date");
+        let back = localtime(t);
+        assert_eq!((back.hour, back.minute, back.second), (12, 30, 5));
+        // mktime alone would say 3 March.
+        assert_eq!(mktime_local(2026, 2, 31, 12, 0, 0), None);
+        assert_eq!(mktime_local(2026, 2, 28, 24, 0, 0), None);
+    }
+
+    /// A local time in a DST gap does not exist. The time zone is set for a
+    /// child run of this one test: setenv in a threaded test binary races.
+    #[test]
+    fn mktime_rejects_a_time_skipped_by_dst() {
+        const CHILD: &str = "LOGMON_TEST_DST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            // Central Europe: 2026-03-29 02:00 CET jumps to 03:00 CEST.
+            assert_eq!(mktime_local(2026, 3, 29, 2, 30, 0), None);
+            let before = mktime_local(2026, 3, 29, 1, 59, 59).expect("before the gap");
+            let after = mktime_local(2026, 3, 29, 3, 0, 0).expect("after the gap");
+            assert_eq!(after - before, 1);
+            // A repeated hour (October) exists, once or twice: accepted.
+            assert!(mktime_local(2026, 10, 25, 2, 30, 0).is_some());
+            return;
+        }
+        let exe = std::env::current_exe().expect("test binary path");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "sys::tests::mktime_rejects_a_time_skipped_by_dst",
+            ])
+            .env(CHILD, "1")
+            .env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+            .output()
+            .expect("running the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child run failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

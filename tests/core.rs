@@ -473,9 +473,10 @@ fn test_mail_reports_success_and_failure() {
         "",
         "[match]\nMESSAGE = x",
     );
+    // An explicit sendmail that does not exist is a config error (issue 19).
     let out = logmon(&["-c", missing.to_str().unwrap(), "--test-mail"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot run /nonexistent/sendmail"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(":4: sendmail /nonexistent/sendmail does not exist"));
 }
 
 #[test]
