@@ -1,20 +1,32 @@
 //! Pure mail composition: subject, body and headers of an alert mail.
 //!
-//! Nothing from a log entry may add or break a header: header values lose
-//! their control characters and non-ASCII is RFC 2047 encoded. Body lines
-//! show control characters visibly (`\n`, `\x1b`) and are cut to stay below
-//! the 998-byte line limit of RFC 5322, shortening host and unit before the
-//! message, so the time and the start of the message always survive.
+//! Nothing from a log entry may add, break or disguise a header: header
+//! values lose their control characters, invisible formatting characters
+//! (bidi overrides, zero-width marks) become U+FFFD, and text that is not
+//! plain ASCII or holds `=?` is RFC 2047 encoded whole, so no encoded-word
+//! lookalike from a log entry decodes to something else. Long headers are
+//! folded before blanks (the address list of `To:` between addresses) so
+//! lines stay within 78 characters where the words allow.
+//!
+//! Body lines show control, formatting and backslash characters as escapes
+//! (`\n`, `\x1b`, `\u{202e}`, `\\`) and are cut to stay below the 998-byte
+//! line limit of RFC 5322, shortening host and unit before the message, so
+//! the time (or count) and the start of the text always survive.
 
-use crate::batch::{Alert, Pending};
+use crate::batch::{Alert, Overflow, Pending};
 use crate::sys::LocalTime;
 
 /// Longest body line we write (RFC 5322 allows 998 bytes plus CRLF).
 pub const MAX_LINE: usize = 990;
 /// Subjects are cut to about this many characters before encoding.
 pub const MAX_SUBJECT: usize = 200;
+/// Header lines are folded to stay within this where the words allow
+/// (RFC 5322 2.1.1 "SHOULD").
+const FOLD_AT: usize = 78;
 /// Host and unit names are cut to this many bytes when a line is too long.
 const SHORT_NAME: usize = 40;
+/// Marks a message cut short on a body line.
+const CUT: &str = " [cut]";
 
 /// Turns a journal timestamp (µs since the epoch) into display text.
 pub type TimeFormat<'a> = &'a dyn Fn(u64) -> String;
@@ -27,10 +39,9 @@ pub fn compose(
     date: &str,
     time: TimeFormat,
 ) -> String {
-    let mut m = String::new();
-    m.push_str(&format!("From: {}\n", header_value(from)));
-    m.push_str(&format!("To: {}\n", header_value(&to.join(", "))));
-    m.push_str(&format!("Subject: {}\n", header_value(&subject(pending))));
+    let mut m = address_header("From", &[from]);
+    m.push_str(&address_header("To", to));
+    m.push_str(&header("Subject", &subject(pending)));
     m.push_str(&format!("Date: {date}\n"));
     m.push_str("MIME-Version: 1.0\n");
     m.push_str("Content-Type: text/plain; charset=utf-8\n");
@@ -104,12 +115,7 @@ pub fn body(pending: &Pending, time: TimeFormat) -> String {
         b.push_str("\nMore alerts than one mail lists line by line; these were counted:\n");
     }
     for o in pending.overflow() {
-        b.push_str(&format!(
-            "\n{} more from {} on {}, first and last:\n",
-            o.count,
-            visible(&o.unit),
-            visible(&o.host)
-        ));
+        b.push_str(&format!("\n{}\n", summary_line(o)));
         for a in [&o.first, &o.last] {
             b.push_str(&body_line(a, &time(a.time_usec), ""));
             b.push('\n');
@@ -147,65 +153,170 @@ fn notices(pending: &Pending) -> String {
 
 /// `TIME HOST UNIT[PID]: MESSAGE SUFFIX`, at most [`MAX_LINE`] bytes.
 pub fn body_line(a: &Alert, time: &str, suffix: &str) -> String {
-    let mut host = visible(&a.host);
-    let mut unit = visible(&a.unit);
     let pid = if a.pid.is_empty() {
         String::new()
     } else {
-        format!("[{}]", cut_bytes(&visible(&a.pid), 20))
+        format!("[{}]", visible_cut(&a.pid, 20, "..."))
     };
-    let message = visible(&a.message);
     let line =
         |host: &str, unit: &str, msg: &str| format!("{time} {host} {unit}{pid}: {msg}{suffix}");
-    let full = line(&host, &unit, &message);
-    if full.len() <= MAX_LINE {
-        return full;
+    // Escapes only lengthen text: what is too long raw needs no escaping
+    // in full (a huge field then costs no more than a short one).
+    if a.host.len() + a.unit.len() + a.message.len() <= MAX_LINE {
+        let full = line(&visible(&a.host), &visible(&a.unit), &visible(&a.message));
+        if full.len() <= MAX_LINE {
+            return full;
+        }
     }
-    host = cut_bytes(&host, SHORT_NAME);
-    unit = cut_bytes(&unit, SHORT_NAME);
-    let fixed = line(&host, &unit, "").len();
-    const MARK: &str = " [cut]";
-    let room = MAX_LINE.saturating_sub(fixed + MARK.len());
-    let cut = floor_char_boundary(&message, room);
-    line(&host, &unit, &format!("{}{}", &message[..cut], MARK))
+    let (host, unit) = short_names(&a.host, &a.unit);
+    let room = MAX_LINE.saturating_sub(line(&host, &unit, "").len());
+    line(&host, &unit, &visible_cut(&a.message, room, CUT))
 }
 
-/// Control characters, line separators and bidi overrides made visible,
-/// so hostile text cannot fake extra lines or reorder what is shown.
+/// `N more from UNIT on HOST, first and last:`, at most [`MAX_LINE`] bytes.
+fn summary_line(o: &Overflow) -> String {
+    let line =
+        |unit: &str, host: &str| format!("{} more from {unit} on {host}, first and last:", o.count);
+    if o.unit.len() + o.host.len() <= MAX_LINE {
+        let full = line(&visible(&o.unit), &visible(&o.host));
+        if full.len() <= MAX_LINE {
+            return full;
+        }
+    }
+    let (host, unit) = short_names(&o.host, &o.unit);
+    line(&unit, &host)
+}
+
+/// Host and unit made visible and cut to [`SHORT_NAME`] bytes.
+fn short_names(host: &str, unit: &str) -> (String, String) {
+    (
+        visible_cut(host, SHORT_NAME, "..."),
+        visible_cut(unit, SHORT_NAME, "..."),
+    )
+}
+
+/// Control characters, line separators, invisible formatting characters and
+/// backslashes made visible, so hostile text cannot fake extra lines,
+/// reorder or hide what is shown, and every shown escape means one thing.
 pub fn visible(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '\t' => out.push(c),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\\' => out.push('\\'),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            '\u{80}'..='\u{9f}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2066}'..='\u{2069}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
+        push_visible(&mut out, c);
+    }
+    out
+}
+
+/// [`visible`] text of at most `max` bytes; when cut (never inside an
+/// escape), it ends in `mark`.
+fn visible_cut(s: &str, max: usize, mark: &str) -> String {
+    let mut out = String::new();
+    let mut fits = 0;
+    for c in s.chars() {
+        push_visible(&mut out, c);
+        if out.len() > max {
+            out.truncate(fits);
+            out.push_str(mark);
+            break;
+        }
+        if out.len() + mark.len() <= max {
+            fits = out.len();
         }
     }
     out
 }
 
-/// A header value: control characters become blanks (nothing can start a
-/// new header line) and non-ASCII text is RFC 2047 encoded, folded.
-pub fn header_value(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    if clean.is_ascii() {
+fn push_visible(out: &mut String, c: char) {
+    match c {
+        '\t' => out.push(c),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\\' => out.push_str("\\\\"),
+        c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if c.is_control() || is_invisible(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// Characters that draw nothing themselves but change or hide what is
+/// around them: bidi embeddings, overrides, isolates and marks, zero-width
+/// spaces and joiners, the byte order mark, line and paragraph separators,
+/// interlinear annotations and tag characters (which can smuggle text).
+/// Zero-width joiners are legitimate in some scripts and emoji; a log line
+/// loses little by showing them as escapes, a spoofed name would gain much.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}'
+        | '\u{061c}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}')
+}
+
+/// `NAME: VALUE` as header lines: the value cleaned, encoded when needed
+/// and folded. For unstructured text such as `Subject:`.
+pub fn header(name: &str, value: &str) -> String {
+    fold(name, &header_value(value))
+}
+
+/// An address header. Addresses come validated from the config (no
+/// blanks, commas or controls), so folding between them is safe; they are
+/// never encoded, as RFC 2047 (section 5) forbids encoded words in an
+/// address: a non-ASCII address stays UTF-8 (RFC 6532).
+fn address_header(name: &str, addrs: &[impl AsRef<str>]) -> String {
+    let list: Vec<String> = addrs.iter().map(|a| header_text(a.as_ref())).collect();
+    fold(name, &list.join(", "))
+}
+
+/// `NAME: VALUE\n`, a fold (newline) put before a blank wherever the line
+/// would pass [`FOLD_AT`] otherwise. A word longer than that stays whole,
+/// and no line is ever only blanks (RFC 5322 3.2.2).
+fn fold(name: &str, value: &str) -> String {
+    let mut out = format!("{name}:");
+    let mut line = out.len();
+    let spaced = format!(" {value}");
+    for word in words(&spaced) {
+        let has_text = !word.trim_start().is_empty();
+        if line + word.len() > FOLD_AT && line > name.len() + 1 && has_text {
+            out.push('\n');
+            line = 0;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out.push('\n');
+    out
+}
+
+/// `s` split before each run of blanks: every piece but the first starts
+/// with blanks and ends before the next run.
+fn words(s: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut prev_blank = true;
+    for (i, c) in s.char_indices() {
+        let blank = c == ' ';
+        if blank && !prev_blank {
+            pieces.push(&s[start..i]);
+            start = i;
+        }
+        prev_blank = blank;
+    }
+    pieces.push(&s[start..]);
+    pieces
+}
+
+/// A header value, unfolded: [`header_text`], then RFC 2047 encoded whole
+/// when it is not plain ASCII or could be read as holding an encoded word.
+/// Encoding it all keeps it simple to show that decoding gives back exactly
+/// this text: readers drop the blanks between adjacent encoded words.
+fn header_value(s: &str) -> String {
+    let clean = header_text(s);
+    if clean.is_ascii() && !clean.contains("=?") {
         return clean;
     }
     // 39 bytes of UTF-8 make 52 base64 characters: each encoded word stays
@@ -217,7 +328,22 @@ pub fn header_value(s: &str) -> String {
         words.push(format!("=?UTF-8?B?{}?=", base64(&rest.as_bytes()[..cut])));
         rest = &rest[cut..];
     }
-    words.join("\n ")
+    words.join(" ")
+}
+
+/// What a header may show of `s`: control characters (C0, DEL, C1) and
+/// line separators become blanks, so nothing can start a new header line;
+/// invisible formatting characters become U+FFFD, so a subject cannot be
+/// reordered or hide text, and the reader sees that something was there.
+fn header_text(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{2028}' | '\u{2029}' => ' ',
+            c if c.is_control() => ' ',
+            c if is_invisible(c) => '\u{fffd}',
+            c => c,
+        })
+        .collect()
 }
 
 fn base64(data: &[u8]) -> String {
@@ -249,14 +375,6 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
         .rev()
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(0)
-}
-
-/// At most `max` bytes, with `...` when shortened.
-fn cut_bytes(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    format!("{}...", &s[..floor_char_boundary(s, max.saturating_sub(3))])
 }
 
 fn cut_chars(s: &str, max: usize) -> String {
@@ -420,7 +538,12 @@ mod tests {
         let evil = "x.service\r\nBcc: victim@example.org\nX-Evil: 1";
         let m = mail(&one(alert("web1\nTo: other", evil, "error")));
         let (headers, _) = split(&m);
-        assert_eq!(headers.lines().count(), 8, "{headers}");
+        let names: Vec<String> = parse_headers(headers)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        assert_eq!(names, HEADER_NAMES, "{headers}");
         for line in headers.lines() {
             assert!(
                 !line.starts_with("Bcc")
@@ -428,7 +551,8 @@ mod tests {
                     && !line.starts_with("To: other")
             );
         }
-        assert!(headers.contains("Subject: [ALERT] Error detected in x.service  Bcc: victim@example.org X-Evil: 1 on web1 To: other"));
+        // Folded (it is longer than 78), so read unfolded.
+        assert!(headers.replace("\n ", " ").contains("Subject: [ALERT] Error detected in x.service  Bcc: victim@example.org X-Evil: 1 on web1 To: other"));
         assert!(!m.contains('\r'));
     }
 
@@ -580,5 +704,393 @@ mod tests {
             e,
             "From logmon Fri Nov  6 09:05:03 2026\nSubject: x\n\n>From here\n>>From there\nok\n\n"
         );
+    }
+
+    const HEADER_NAMES: [&str; 8] = [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Auto-Submitted",
+    ];
+
+    /// (name, unfolded value) of each header; an error for a line that is
+    /// neither `Name: value` nor a continuation starting with a blank.
+    fn parse_headers(block: &str) -> Result<Vec<(String, String)>, String> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in block.split('\n') {
+            if line.trim().is_empty() {
+                return Err(format!("a header line of only blanks: {line:?}"));
+            }
+            if line.starts_with([' ', '\t']) {
+                let last = out.last_mut().ok_or("a continuation before any header")?;
+                last.1.push_str(line);
+                continue;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("not a header line: {line:?}"))?;
+            if !name.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!("bad header name: {name:?}"));
+            }
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            out.push((name.to_string(), value.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// An unstructured header value as a mail reader shows it (RFC 2047
+    /// 6.2): encoded words, B or Q in any charset, decoded as UTF-8, and
+    /// the blanks between adjacent encoded words dropped.
+    fn decode_2047(value: &str) -> Result<String, String> {
+        let mut out = String::new();
+        let mut after_word = false;
+        for piece in words(value) {
+            let token = piece.trim_start_matches(' ');
+            match decode_word(token) {
+                Some(text) => {
+                    if !after_word {
+                        out.push_str(&piece[..piece.len() - token.len()]);
+                    }
+                    out.push_str(&text?);
+                    after_word = true;
+                }
+                None => {
+                    out.push_str(piece);
+                    after_word = false;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `None`: not an encoded word; an error: one that is not valid.
+    fn decode_word(token: &str) -> Option<Result<String, String>> {
+        let inner = token.strip_prefix("=?")?.strip_suffix("?=")?;
+        let mut parts = inner.splitn(3, '?');
+        let (_charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
+        let bytes = match encoding {
+            "B" | "b" => {
+                let alphabet = |b: u8| b.is_ascii_alphanumeric() || b"+/=".contains(&b);
+                if text.len() % 4 != 0 || !text.bytes().all(alphabet) {
+                    return Some(Err(format!("bad base64 in {token}")));
+                }
+                unbase64(text)
+            }
+            "Q" | "q" => unquote(text),
+            _ => return None,
+        };
+        Some(String::from_utf8(bytes).map_err(|e| format!("{token}: {e}")))
+    }
+
+    fn unquote(text: &str) -> Vec<u8> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'=', Some(byte)) => {
+                    out.push(byte);
+                    i += 2;
+                }
+                (b'_', _) => out.push(b' '),
+                (c, _) => out.push(c),
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The named header of a composed mail, unfolded.
+    fn header_of(m: &str, name: &str) -> String {
+        let headers = parse_headers(split(m).0).unwrap();
+        headers.into_iter().find(|h| h.0 == name).unwrap().1
+    }
+
+    #[test]
+    fn encoded_word_lookalikes_are_encoded_and_decode_back_exactly() {
+        let unit = "=?UTF-8?B?QmNjOiB4QHku?=";
+        let host = "=?iso-8859-1?q?Bcc:_x@y?= web1";
+        let m = mail(&one(alert(host, unit, "x")));
+        assert!(split(&m).0.is_ascii());
+        let subject = header_of(&m, "Subject");
+        assert!(subject.starts_with("=?UTF-8?B?"), "{subject}");
+        assert_eq!(
+            decode_2047(&subject).unwrap(),
+            format!("[ALERT] Error detected in {unit} on {host}")
+        );
+        let plain = header_of(&mail(&one(alert("web1", "a=b?.service", "x"))), "Subject");
+        assert_eq!(plain, "[ALERT] Error detected in a=b?.service on web1");
+    }
+
+    #[test]
+    fn to_and_long_subjects_are_folded_between_words() {
+        let to: Vec<String> = (0..100).map(|i| format!("admin{i}@example.org")).collect();
+        let mut p = Pending::default();
+        for i in 0..100 {
+            p.add(alert("web1", &format!("unit-number-{i}.service"), "x"));
+        }
+        let m = compose(&p, "logmon", &to, "Thu, 1 Jan 2026 00:00:00 +0000", &utc);
+        let (headers, _) = split(&m);
+        assert!(headers.lines().all(|l| l.len() <= FOLD_AT), "{headers}");
+        assert!(headers.lines().filter(|l| l.starts_with(' ')).count() > 20);
+        let listed = header_of(&m, "To");
+        assert_eq!(listed.split(',').map(str::trim).collect::<Vec<_>>(), to);
+        assert_eq!(header_of(&m, "Subject"), subject(&p));
+    }
+
+    #[test]
+    fn a_huge_summary_line_is_cut_keeping_count_and_start() {
+        let mut p = Pending::default();
+        for i in 0..crate::batch::MAX_LINES {
+            p.add(alert("h", "u", &format!("e{i}")));
+        }
+        let unit = format!("START\\{}", "ü".repeat(8000));
+        for _ in 0..2 {
+            p.add(alert(&"h".repeat(9000), &unit, "boom"));
+        }
+        let b = body(&p, &utc);
+        assert!(b.split('\n').all(|l| l.len() <= MAX_LINE));
+        let line = b.lines().find(|l| l.starts_with("2 more ")).unwrap();
+        assert!(line.starts_with("2 more from START\\\\üü"), "{line}");
+        assert!(line.ends_with("hhh..., first and last:"), "{line}");
+        assert!(line.len() <= 2 * SHORT_NAME + 40, "{line}");
+    }
+
+    #[test]
+    fn invisible_formatting_characters_never_reach_headers() {
+        let tricky: Vec<char> = "\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\
+             \u{2069}\u{200e}\u{200f}\u{61c}\u{200b}\u{200c}\u{200d}\u{feff}"
+            .chars()
+            .collect();
+        let c1 = ['\u{80}', '\u{85}', '\u{9b}', '\u{9f}'];
+        let unit: String = tricky.iter().chain(&c1).map(|c| format!("{c}x")).collect();
+        let m = mail(&one(alert("web1", &unit, "msg")));
+        let shown = decode_2047(&header_of(&m, "Subject")).unwrap();
+        let names = format!(
+            "{}{}",
+            "\u{fffd}x".repeat(tricky.len()),
+            " x".repeat(c1.len())
+        );
+        assert_eq!(shown, format!("[ALERT] Error detected in {names} on web1"));
+        let (_, body) = split(&m);
+        for c in tricky.iter().chain(&c1) {
+            assert!(
+                body.contains(&format!("\\u{{{:x}}}x", *c as u32)),
+                "{c:?}: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_backslash_is_shown_doubled_so_escapes_are_unambiguous() {
+        let literal = body_line(&alert("h", "u", "a\\nb \\x1b"), "T", "");
+        let real = body_line(&alert("h", "u", "a\nb \x1b"), "T", "");
+        assert_eq!(literal, "T h u[42]: a\\\\nb \\\\x1b");
+        assert_eq!(real, "T h u[42]: a\\nb \\x1b");
+    }
+
+    #[test]
+    fn cuts_never_split_an_escape() {
+        assert_eq!(visible_cut("ab\x1bcd", 5, "..."), "ab...");
+        assert_eq!(visible_cut("ab\x1bcd", 8, "..."), "ab\\x1bcd");
+        assert_eq!(visible_cut("\\\\\\", 5, "."), "\\\\\\\\.");
+        let line = body_line(&alert("h", "u", &"\u{202e}".repeat(5000)), "T", "");
+        assert!(
+            line.ends_with("\\u{202e} [cut]") && line.len() <= MAX_LINE,
+            "{line}"
+        );
+    }
+
+    /// splitmix64: small and seedable, enough to pick test inputs.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let z = (self.0 ^ (self.0 >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+            &xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "error",
+        "sshd.service",
+        "web1",
+        " ",
+        "  ",
+        "=",
+        "?",
+        "=?",
+        "?=",
+        "=?UTF-8?B?QmNjOiB4QHku?=",
+        "=?utf-8?q?Bcc:_x@y?=",
+        "\r\n",
+        "\n",
+        "\r",
+        "\nBcc: x@y\n",
+        "\t",
+        "\\",
+        "\\n",
+        "\u{202e}",
+        "\u{2066}",
+        "\u{200e}",
+        "\u{61c}",
+        "\u{200b}",
+        "\u{feff}",
+        "\u{85}",
+        "\u{9b}",
+        "\x1b[2J",
+        "\0",
+        "\x7f",
+        "é",
+        "日本語",
+        "😀",
+        "\u{2028}",
+        "\u{fffd}",
+        "\u{e0041}",
+        "From ",
+        ".",
+    ];
+
+    /// A few pieces, now and then one repeated into a huge field.
+    fn random_text(rng: &mut Rng) -> String {
+        let mut s = String::new();
+        for _ in 0..rng.below(8) {
+            let piece = *rng.pick(PIECES);
+            let times = if rng.below(12) == 0 {
+                1 + rng.below(20_000)
+            } else {
+                1
+            };
+            s.push_str(&piece.repeat(times as usize));
+        }
+        s
+    }
+
+    fn random_recipients(rng: &mut Rng) -> Vec<String> {
+        const CHARS: &[u8] = b"abcxyz019.+_=?@-";
+        let count = 1 + rng.below(150);
+        let to: Vec<String> = (0..count)
+            .map(|_| {
+                let len = 1 + rng.below(40);
+                let a: String = (0..len).map(|_| *rng.pick(CHARS) as char).collect();
+                format!("r{a}")
+            })
+            .collect();
+        assert!(to
+            .iter()
+            .all(|a| crate::config::validate_address(a).is_ok()));
+        to
+    }
+
+    /// Sometimes a full batch first, so summaries and uncounted groups show.
+    fn random_pending(rng: &mut Rng) -> Pending {
+        let mut p = Pending::default();
+        if rng.below(6) == 0 {
+            for i in 0..crate::batch::MAX_LINES {
+                p.add(alert("h", "u", &format!("filler {i}")));
+            }
+        }
+        let hosts: Vec<String> = (0..1 + rng.below(4)).map(|_| random_text(rng)).collect();
+        let units: Vec<String> = (0..1 + rng.below(150)).map(|_| random_text(rng)).collect();
+        let count = 1 + rng.below(if p.is_full() { 300 } else { 30 });
+        for _ in 0..count {
+            let pid = match rng.below(3) {
+                0 => String::new(),
+                1 => rng.below(1 << 22).to_string(),
+                _ => random_text(rng),
+            };
+            p.add(Alert {
+                time_usec: rng.next() >> 12,
+                host: rng.pick(&hosts).clone(),
+                unit: rng.pick(&units).clone(),
+                pid,
+                message: random_text(rng),
+            });
+        }
+        p
+    }
+
+    fn check_mail(m: &str, to: &[String], p: &Pending) -> Result<(), String> {
+        if let Some(l) = m.split('\n').find(|l| l.len() >= 998) {
+            return Err(format!("a line of {} bytes: {l:.100}", l.len()));
+        }
+        if m.contains('\r') {
+            return Err("a CR in the mail".into());
+        }
+        let (block, _) = m
+            .split_once("\n\n")
+            .ok_or("no blank line after the headers")?;
+        if !block.is_ascii() {
+            return Err(format!("non-ASCII headers: {block}"));
+        }
+        let headers = parse_headers(block)?;
+        let names: Vec<&str> = headers.iter().map(|h| h.0.as_str()).collect();
+        if names != HEADER_NAMES {
+            return Err(format!("headers {names:?}"));
+        }
+        let listed: Vec<&str> = headers[1].1.split(',').map(str::trim).collect();
+        if listed != to {
+            return Err(format!("To: {listed:?} for {to:?}"));
+        }
+        check_encoded_words(&headers[2].1)?;
+        let shown = decode_2047(&headers[2].1)?;
+        if let Some(c) = shown.chars().find(|&c| c.is_control() || is_invisible(c)) {
+            return Err(format!("{c:?} in the subject {shown:?}"));
+        }
+        if shown != header_text(&subject(p)) {
+            return Err(format!("subject shown as {shown:?}"));
+        }
+        Ok(())
+    }
+
+    /// Every token that holds `=?` is one whole, well-formed encoded word.
+    fn check_encoded_words(value: &str) -> Result<(), String> {
+        for token in value.split([' ', '\t']).filter(|t| t.contains("=?")) {
+            let ok = token.len() <= 75
+                && token.starts_with("=?UTF-8?B?")
+                && matches!(decode_word(token), Some(Ok(_)));
+            if !ok {
+                return Err(format!("{token:?} is not a valid encoded word of ours"));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_mail_is_well_formed_whatever_the_entries() {
+        let seed = std::env::var("LOGMON_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                now.map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("mail property test seed {seed} (replay: LOGMON_TEST_SEED={seed})");
+        let mut rng = Rng(seed);
+        for case in 0..200 {
+            let to = random_recipients(&mut rng);
+            let p = random_pending(&mut rng);
+            let m = compose(&p, "logmon@example.org", &to, "Thu, 1 Jan 2026", &utc);
+            if let Err(e) = check_mail(&m, &to, &p) {
+                panic!("seed {seed}, case {case}: {e}");
+            }
+        }
     }
 }

@@ -86,12 +86,13 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The Subject header and the body of a recorded mail.
+/// The Subject header (unfolded) and the body of a recorded mail.
 fn subject_and_body(mail: &str) -> (String, String) {
     let (headers, body) = mail
         .split_once("\n\n")
         .expect("a blank line after the headers");
     let subject = headers
+        .replace("\n ", " ")
         .lines()
         .find_map(|l| l.strip_prefix("Subject: "))
         .expect("a Subject header")
