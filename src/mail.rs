@@ -143,9 +143,8 @@ fn notices(pending: &Pending) -> String {
         } else {
             String::new()
         };
-        let line = format!("- {}{times}", visible(text));
-        b.push_str(&line[..floor_char_boundary(&line, MAX_LINE)]);
-        b.push('\n');
+        let room = MAX_LINE.saturating_sub(2 + times.len());
+        b.push_str(&format!("- {}{times}\n", visible_cut(text, room, " [cut]")));
     }
     b.push('\n');
     b
