@@ -35,7 +35,7 @@ const READ_BUDGET_MS: u64 = 100;
 /// Progress without alerts is saved at most this often (flash wear).
 const SAVE_INTERVAL_MS: u64 = 5000;
 /// SIGTERM: the last delivery (or the one running) gets at most this long.
-const EXIT_GRACE_MS: u64 = 8000;
+const EXIT_GRACE_MS: u64 = 5000;
 /// Without an inotify fd, or while a namespace has no files yet, look
 /// again this often.
 const FALLBACK_POLL_MS: u64 = 2000;
@@ -132,6 +132,9 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(mut config: Config, opts: RunOptions, own: Own) -> Result<Daemon, Error> {
+        for warning in &config.warnings {
+            log!(WARNING, "{warning}");
+        }
         let reader = Reader::open(&config.source)?;
         Ok(Daemon {
             engine: Engine {
@@ -719,6 +722,9 @@ impl Daemon {
         sys::notify("RELOADING=1");
         match Config::load(path) {
             Ok(new) => {
+                for warning in &new.warnings {
+                    log!(WARNING, "{warning}");
+                }
                 if new.source != self.config.source
                     || new.priority != self.config.priority
                     || new.boot != self.config.boot
