@@ -12,6 +12,7 @@ use crate::batch::{Alert, Batcher, Policy, MAX_MESSAGE};
 use crate::cli::Since;
 use crate::config::{Boot, Config, Source};
 use crate::error::{Context, Error};
+use crate::identity::{self, OwnIdentity};
 use crate::journal::{Change, Journal};
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
@@ -60,8 +61,7 @@ pub struct Monitor {
     unread_current: bool,
     /// An entry was read in this run (so the journal has a current entry).
     read_any: bool,
-    own_pid: String,
-    own_unit: Option<String>,
+    own: OwnIdentity,
     saved: Option<Position>,
     unsaved_progress: bool,
     last_save_ms: u64,
@@ -114,10 +114,7 @@ impl Monitor {
                  add its user to group systemd-journal (usermod -aG systemd-journal USER) or run it as root"
             );
         }
-        let own_pid = sys::getpid();
-        // Only a .service of our own: a login session's scope holds the
-        // admin's shell too, whose errors must still alert.
-        let own_unit = sys::pid_unit(own_pid).filter(|u| u.ends_with(".service"));
+        let own = identity::own_identity();
         Ok(Monitor {
             batcher: Batcher::new(policy(&config)),
             config,
@@ -126,8 +123,7 @@ impl Monitor {
             held: None,
             unread_current: false,
             read_any: false,
-            own_pid: own_pid.to_string(),
-            own_unit,
+            own,
             saved: None,
             unsaved_progress: false,
             last_save_ms: 0,
@@ -377,15 +373,10 @@ impl Monitor {
     /// The alert for the current entry, or `None` for logmon's own lines.
     fn alert(&mut self) -> Option<Alert> {
         let j = &mut self.journal;
-        if j.field("_PID") == Some(self.own_pid.as_bytes()) {
+        if self.own.is_own(j) {
             return None;
         }
         let unit = j.field("_SYSTEMD_UNIT").map(|u| u.to_vec());
-        if let (Some(own), Some(unit)) = (&self.own_unit, &unit) {
-            if own.as_bytes() == unit.as_slice() {
-                return None;
-            }
-        }
         let unit = match unit {
             Some(u) => lossy(Some(&u)),
             None => match j.field("SYSLOG_IDENTIFIER") {
@@ -585,6 +576,16 @@ impl Monitor {
             INFO,
             "logmon {} started: following the journal",
             env!("CARGO_PKG_VERSION")
+        );
+        // Which entries count as logmon's own (never alert), for whoever
+        // wonders why a line of its unit was not mailed.
+        let own = &self.own;
+        log!(
+            INFO,
+            "own lines: _PID={} _SYSTEMD_UNIT={} _SYSTEMD_INVOCATION_ID={}",
+            own.pid,
+            own.unit.as_deref().unwrap_or("-"),
+            own.invocation_id.as_deref().unwrap_or("-")
         );
         let mut more = true;
         loop {

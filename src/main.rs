@@ -10,6 +10,7 @@ mod config;
 mod daemon;
 mod error;
 mod files;
+mod identity;
 #[allow(unsafe_code)]
 mod journal;
 mod log;
