@@ -582,10 +582,11 @@ impl Monitor {
         let own = &self.own;
         log!(
             INFO,
-            "own lines: _PID={} _SYSTEMD_UNIT={} _SYSTEMD_INVOCATION_ID={}",
+            "own lines: _PID={} _SYSTEMD_UNIT={} _SYSTEMD_INVOCATION_ID={} _UID={}",
             own.pid,
             own.unit.as_deref().unwrap_or("-"),
-            own.invocation_id.as_deref().unwrap_or("-")
+            own.invocation_id.as_deref().unwrap_or("-"),
+            own.uid.as_deref().unwrap_or("-")
         );
         let mut more = true;
         loop {

@@ -2,13 +2,23 @@
 //! sendmail it runs) never alert: a sendmail that logs an error for every
 //! mail would otherwise feed a mail loop.
 //!
-//! Three marks, any one of which makes an entry logmon's own: `_PID` (what
-//! logmon writes to stderr), `_SYSTEMD_UNIT` (what its children log through
-//! syslog or the native socket) and `_SYSTEMD_INVOCATION_ID` (the same, for
-//! this run of the unit). The unit is hard to learn under the shipped unit:
-//! `sd_pid_get_unit` also reads `/proc/1/cgroup` to find the cgroup root, and
-//! `ProtectProc=invisible` hides PID 1, so it fails there. `/proc/self/cgroup`
-//! stays readable, and this file parses it itself.
+//! Four marks, any one of which makes an entry logmon's own: `_PID` (what
+//! logmon writes to stderr), `_SYSTEMD_UNIT` and `_SYSTEMD_INVOCATION_ID`
+//! (what its children write, and this run of the unit), and `_UID` when
+//! logmon runs as its own system user `logmon`.
+//!
+//! The unit is hard to learn under the shipped unit: `sd_pid_get_unit` also
+//! reads `/proc/1/cgroup` to find the cgroup root, and `ProtectProc=invisible`
+//! hides PID 1, so it fails there. `/proc/self/cgroup` stays readable, and
+//! this file parses it itself.
+//!
+//! The unit alone is not enough: journald learns `_SYSTEMD_UNIT` and
+//! `_SYSTEMD_INVOCATION_ID` of a syslog or native datagram from
+//! `/proc/PID/cgroup` of its sender, and a short-lived sender (`logger` in a
+//! sendmail wrapper) is often gone by then; under `make systest` 3 of 7 such
+//! lines came without them. `_UID` comes with the datagram itself
+//! (SCM_CREDENTIALS), so it is always there, and for the dedicated user only
+//! logmon and its children have it.
 
 use crate::rules::Fields;
 use crate::sys;
@@ -22,6 +32,10 @@ pub struct OwnIdentity {
     pub unit: Option<String>,
     /// `$INVOCATION_ID` of that service's current run, if any.
     pub invocation_id: Option<String>,
+    /// This process's uid, as journald writes `_UID`, only when it belongs
+    /// to the user `logmon` (which the unit's sysusers.d file makes for
+    /// logmon alone): root's or a login user's uid is shared with others.
+    pub uid: Option<String>,
 }
 
 /// This process's identity, read once at start.
@@ -38,11 +52,31 @@ pub fn own_identity() -> OwnIdentity {
         .as_ref()
         .and_then(|_| std::env::var("INVOCATION_ID").ok())
         .filter(|id| is_invocation_id(id));
+    let uid = sys::geteuid();
+    let uid = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .filter(|passwd| user_name(passwd, uid) == Some(DEDICATED_USER))
+        .map(|_| uid.to_string());
     OwnIdentity {
         pid: sys::getpid().to_string(),
         unit,
         invocation_id,
+        uid,
     }
+}
+
+/// The system user logmon.service runs as (`User=` there, made by the
+/// sysusers.d file `make install` writes).
+const DEDICATED_USER: &str = "logmon";
+
+/// The name of `uid` in the passwd(5) text `passwd`, if it is there.
+fn user_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid).then_some(name)
+    })
 }
 
 impl OwnIdentity {
@@ -55,6 +89,7 @@ impl OwnIdentity {
                 entry.field("_SYSTEMD_INVOCATION_ID"),
                 self.invocation_id.as_deref(),
             )
+            || is(entry.field("_UID"), self.uid.as_deref())
     }
 }
 
@@ -219,11 +254,27 @@ mod tests {
         assert!(!is_invocation_id(""));
     }
 
+    #[test]
+    fn passwd_names() {
+        let passwd = "\
+root:x:0:0:root:/root:/bin/bash
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+
+broken
+logmon:x:997:997:logmon journal monitor:/var/lib/logmon:/usr/sbin/nologin
+";
+        assert_eq!(user_name(passwd, 997), Some("logmon"));
+        assert_eq!(user_name(passwd, 0), Some("root"));
+        assert_eq!(user_name(passwd, 1000), None);
+        assert_eq!(user_name("", 0), None);
+    }
+
     fn me() -> OwnIdentity {
         OwnIdentity {
             pid: "42".into(),
             unit: Some("logmon.service".into()),
             invocation_id: Some("74ae3affe1734b4fad663c3e73a82c8a".into()),
+            uid: Some("997".into()),
         }
     }
 
@@ -237,6 +288,8 @@ mod tests {
                 ("_PID", "7"),
                 ("_SYSTEMD_INVOCATION_ID", "74ae3affe1734b4fad663c3e73a82c8a"),
             ],
+            // A child's syslog line that journald could not place in a unit.
+            &[("_PID", "7"), ("_UID", "997"), ("_TRANSPORT", "syslog")],
         ] {
             assert!(me.is_own(&mut MapEntry::new(fields)), "{fields:?}");
         }
@@ -254,6 +307,8 @@ mod tests {
             // Only trusted fields count: anyone may send these.
             &[("UNIT", "logmon.service"), ("SYSLOG_PID", "42")],
             &[("_SYSTEMD_INVOCATION_ID", "00000000000000000000000000000000")],
+            &[("_UID", "0")],
+            &[("_UID", "9970")],
         ] {
             assert!(!me.is_own(&mut MapEntry::new(fields)), "{fields:?}");
         }
@@ -264,11 +319,13 @@ mod tests {
         let me = OwnIdentity {
             unit: None,
             invocation_id: None,
+            uid: None,
             ..me()
         };
         assert!(me.is_own(&mut MapEntry::new(&[("_PID", "42")])));
         // A None must never equal an entry that lacks the field, nor any value.
         assert!(!me.is_own(&mut MapEntry::new(&[("_SYSTEMD_UNIT", "")])));
         assert!(!me.is_own(&mut MapEntry::new(&[("_SYSTEMD_UNIT", "logmon.service")])));
+        assert!(!me.is_own(&mut MapEntry::new(&[("_UID", "997")])));
     }
 }
