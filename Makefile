@@ -61,8 +61,8 @@ deps:
 # Whether this machine's own journal files exist (not a journald namespace's,
 # which live in <machine-id>.NAME directories).
 journal_files = mid=$$(cat /etc/machine-id 2>/dev/null); \
-	for d in $(JOURNAL_DIRS); do \
-	  ls "$$d/$$mid"/*.journal "$$d/$$mid"/*.journal~ >/dev/null 2>&1 && exit 0; \
+	for f in $(foreach d,$(JOURNAL_DIRS),"$(d)/$$mid"/*.journal "$(d)/$$mid"/*.journal~); do \
+	  [ -e "$$f" ] && exit 0; \
 	done; exit 1
 
 test-deps:
