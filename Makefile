@@ -154,9 +154,9 @@ uninstall:
 	@echo "==> left $(SYSCONFDIR)/logmon.conf, /var/lib/logmon and the user logmon in place"
 
 # Boot a real systemd in a container (systemd-nspawn, a cached Debian tree
-# under /var/cache/logmon-systest), install there what `make install`
-# produces, and check that an error line is mailed through Postfix. Needs
-# root. Part of `make test` (about 100 s the first time, 25 s cached).
+# under /var/cache/logmon-systest), run this Makefile's install there, and
+# check the unit with the real Postfix (tests/systest.sh lists the cases).
+# Needs root. Part of `make test` (about 60 s the first time, 10 s cached).
 systest: build
 	$(SUDO) timeout 900 tests/systest.sh
 
