@@ -14,8 +14,9 @@ use crate::batch::Policy;
 use crate::cli::Since;
 use crate::config::{Boot, Config, Source};
 use crate::delivery::{Job, Outcome};
-use crate::engine::{Engine, Own};
+use crate::engine::Engine;
 use crate::error::{Context, Error};
+use crate::identity::OwnIdentity;
 use crate::journal::Change;
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
@@ -131,7 +132,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(mut config: Config, opts: RunOptions, own: Own) -> Result<Daemon, Error> {
+    pub fn new(mut config: Config, opts: RunOptions, own: OwnIdentity) -> Result<Daemon, Error> {
         for warning in &config.warnings {
             log!(WARNING, "{warning}");
         }
@@ -565,6 +566,17 @@ impl Daemon {
             INFO,
             "logmon {} started: following the journal",
             env!("CARGO_PKG_VERSION")
+        );
+        // Which entries count as logmon's own (never alert), for whoever
+        // wonders why a line of its unit was not mailed.
+        let own = &self.engine.own;
+        log!(
+            INFO,
+            "own lines: _PID={} _SYSTEMD_UNIT={} _SYSTEMD_INVOCATION_ID={} _UID={}",
+            own.pid,
+            own.unit.as_deref().unwrap_or("-"),
+            own.invocation_id.as_deref().unwrap_or("-"),
+            own.uid.as_deref().unwrap_or("-")
         );
         let mut more = true;
         loop {

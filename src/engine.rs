@@ -3,55 +3,26 @@
 //! The engine sees an entry only through [`Fields`] and never touches the
 //! journal handle, the clock or the mail: the daemon reads, the engine
 //! decides, the outbox mails. So the priority filter, the rules, logmon's
-//! own lines and the naming of units are unit tested with a map of fields.
+//! own lines (see [`crate::identity`]) and the naming of units are unit
+//! tested with a map of fields.
 
 use crate::batch::{Alert, MAX_MESSAGE};
+use crate::identity::OwnIdentity;
 use crate::rules::{Fields, Rules};
-
-/// Who logmon itself is, so that it never alerts on its own lines: a
-/// sendmail that fails and logs must not feed a mail loop.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Own {
-    pub pid: String,
-    /// The `.service` logmon runs in, if any (never a login session's
-    /// scope: that holds the admin's shell too).
-    pub unit: Option<String>,
-    /// `$INVOCATION_ID`, which journald attaches as `_SYSTEMD_INVOCATION_ID`
-    /// to every line of this run of the service, its children included.
-    pub invocation_id: Option<String>,
-}
-
-impl Own {
-    /// Whether the entry is one of logmon's own (or its children's, as far
-    /// as journald could tell whose they were).
-    pub fn owns(&self, entry: &mut dyn Fields) -> bool {
-        if entry.field("_PID") == Some(self.pid.as_bytes()) {
-            return true;
-        }
-        if let Some(unit) = &self.unit {
-            if entry.field("_SYSTEMD_UNIT") == Some(unit.as_bytes()) {
-                return true;
-            }
-        }
-        match &self.invocation_id {
-            Some(id) => entry.field("_SYSTEMD_INVOCATION_ID") == Some(id.as_bytes()),
-            None => false,
-        }
-    }
-}
 
 pub struct Engine {
     pub rules: Rules,
     /// `priority = N`: PRIORITY 0..N, as `journalctl -p N`.
     pub priority: u8,
-    pub own: Own,
+    /// logmon itself: its own lines (and its sendmail's) never alert.
+    pub own: OwnIdentity,
 }
 
 impl Engine {
     /// The alert for this entry, if it is one. `time_usec` is its
     /// `__REALTIME_TIMESTAMP`.
     pub fn on_entry(&self, entry: &mut dyn Fields, time_usec: u64) -> Option<Alert> {
-        if !self.important_enough(entry) || !self.rules.alerts(entry) || self.own.owns(entry) {
+        if !self.important_enough(entry) || !self.rules.alerts(entry) || self.own.is_own(entry) {
             return None;
         }
         let unit = ["_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_COMM"]
@@ -104,7 +75,16 @@ mod tests {
         )
     }
 
-    fn engine(own: Own) -> Engine {
+    fn nobody() -> OwnIdentity {
+        OwnIdentity {
+            pid: "1".into(),
+            unit: None,
+            invocation_id: None,
+            uid: None,
+        }
+    }
+
+    fn engine(own: OwnIdentity) -> Engine {
         let text = b"[match]\nMESSAGE ~ (?i)error\n";
         let config = Config::parse(Path::new("t.conf"), text).expect("config parses");
         Engine {
@@ -116,7 +96,7 @@ mod tests {
 
     #[test]
     fn alert_fields_and_unit_naming() {
-        let e = engine(Own::default());
+        let e = engine(nobody());
         let mut x = entry(&[
             ("MESSAGE", "disk error"),
             ("PRIORITY", "3"),
@@ -141,7 +121,7 @@ mod tests {
 
     #[test]
     fn priority_filter_passes_0_to_n_only() {
-        let e = engine(Own::default());
+        let e = engine(nobody());
         for (p, alerts) in [("0", true), ("6", true), ("7", false), ("x", false)] {
             let mut x = entry(&[("MESSAGE", "error"), ("PRIORITY", p)]);
             assert_eq!(e.on_entry(&mut x, 0).is_some(), alerts, "PRIORITY={p}");
@@ -152,10 +132,11 @@ mod tests {
 
     #[test]
     fn own_lines_never_alert_by_pid_unit_or_invocation() {
-        let own = Own {
+        let own = OwnIdentity {
             pid: "100".into(),
             unit: Some("logmon.service".into()),
             invocation_id: Some("abc123".into()),
+            uid: Some("997".into()),
         };
         let e = engine(own);
         let base = [("MESSAGE", "sendmail error"), ("PRIORITY", "3")];
@@ -163,6 +144,7 @@ mod tests {
             ("_PID", "100"),
             ("_SYSTEMD_UNIT", "logmon.service"),
             ("_SYSTEMD_INVOCATION_ID", "abc123"),
+            ("_UID", "997"),
         ] {
             let mut x = entry(&[base[0], base[1], extra]);
             assert!(e.on_entry(&mut x, 0).is_none(), "{extra:?} is our own");
@@ -171,6 +153,7 @@ mod tests {
             ("_PID", "1000"),
             ("_SYSTEMD_UNIT", "sshd.service"),
             ("_SYSTEMD_INVOCATION_ID", "def"),
+            ("_UID", "0"),
         ] {
             let mut x = entry(&[base[0], base[1], other]);
             assert!(e.on_entry(&mut x, 0).is_some(), "{other:?} is not ours");

@@ -12,6 +12,7 @@ mod delivery;
 mod engine;
 mod error;
 mod files;
+mod identity;
 #[allow(unsafe_code)]
 mod journal;
 mod log;
@@ -102,7 +103,7 @@ fn run() -> Result<i32, Error> {
         dry_run: opts.dry_run,
         since: opts.since.clone(),
     };
-    let mut monitor = daemon::Daemon::new(config, run_opts, own_identity())?;
+    let mut monitor = daemon::Daemon::new(config, run_opts, identity::own_identity())?;
     monitor.position()?;
     match signals {
         None => Ok(if monitor.run_once()? { 0 } else { 1 }),
@@ -110,19 +111,5 @@ fn run() -> Result<i32, Error> {
             monitor.follow(&config_path, &signals)?;
             Ok(0)
         }
-    }
-}
-
-/// Who logmon is, so that its own lines (and its sendmail's) never alert.
-fn own_identity() -> engine::Own {
-    let pid = sys::getpid();
-    engine::Own {
-        pid: pid.to_string(),
-        // Only a .service of our own: a login session's scope holds the
-        // admin's shell too, whose errors must still alert.
-        unit: sys::pid_unit(pid).filter(|u| u.ends_with(".service")),
-        invocation_id: std::env::var("INVOCATION_ID")
-            .ok()
-            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())),
     }
 }

@@ -3,8 +3,10 @@
 //! file, then the installed unit through `systemd-analyze verify`.
 //!
 //! The binary is the one cargo built for this test run: `INSTALL_BIN=` tells
-//! the Makefile to copy it instead of building `target/release/logmon`, so
-//! install needs no cargo (and works as a user who cannot write `target/`).
+//! the Makefile to copy it instead of `target/release/logmon`. Install never
+//! builds and never needs cargo (`sudo make install` after `make`: root's
+//! PATH has no cargo); that, the warning without a sendmail, and `make run`
+//! on a machine without a journal are checked here with fake tools on PATH.
 
 mod common;
 
@@ -40,7 +42,7 @@ fn make(target: &str, dest: &Path, extra: &[&str]) -> Output {
 }
 
 /// `make -C repo TARGET DESTDIR=dest INSTALL_BIN=bin` plus `extra`
-/// arguments, optionally as another uid/gid (via setpriv).
+/// arguments, optionally as another uid/gid (via setpriv); it must succeed.
 fn make_in(
     repo: &Path,
     bin: &Path,
@@ -50,12 +52,18 @@ fn make_in(
     as_user: Option<u32>,
 ) -> Output {
     let mut args: Vec<String> = vec![
-        "-C".into(),
-        repo.display().to_string(),
-        target.into(),
         format!("DESTDIR={}", dest.display()),
         format!("INSTALL_BIN={}", bin.display()),
     ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(&mut make_command(repo, target, &args, as_user))
+}
+
+/// `make -C repo TARGET ARGS...`, optionally as another uid/gid (via
+/// setpriv), in an environment that names no directories and no cargo.
+fn make_command(repo: &Path, target: &str, extra: &[&str], as_user: Option<u32>) -> Command {
+    let mut args: Vec<String> = vec!["-C".into(), repo.display().to_string(), target.into()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut cmd = match as_user {
         Some(id) => {
@@ -74,11 +82,73 @@ fn make_in(
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS")
         .env_remove("MAKELEVEL");
-    // Nor may the caller's environment choose other directories.
-    for var in ["PREFIX", "BINDIR", "SYSCONFDIR", "UNITDIR", "SYSUSERSDIR"] {
+    // Nor may the caller's environment choose other directories, or the
+    // cargo to run (cargo sets CARGO for the tests it runs; sudo would not).
+    for var in [
+        "PREFIX",
+        "BINDIR",
+        "SYSCONFDIR",
+        "UNITDIR",
+        "SYSUSERSDIR",
+        "CARGO",
+        "SENDMAIL",
+    ] {
         cmd.env_remove(var);
     }
-    run_ok(&mut cmd)
+    cmd
+}
+
+/// A copy of what the Makefile reads, in a directory of its own: `make`
+/// there finds no target/release/logmon unless the test puts one there.
+fn repo_copy(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    fs::create_dir(&src).unwrap();
+    for name in ["Makefile", "logmon.conf", "logmon.service"] {
+        fs::copy(Path::new(REPO).join(name), src.join(name)).unwrap();
+    }
+    src
+}
+
+/// A directory for PATH whose `cargo` only records that it ran (and fails,
+/// as a missing cargo would), with the standard directories after it.
+struct FakeCargo {
+    dir: PathBuf,
+}
+
+impl FakeCargo {
+    fn new(dir: &Path, exit: i32) -> FakeCargo {
+        let bin = dir.join("fakebin");
+        fs::create_dir(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\necho \"$@\" >> '{}/cargo-ran'\nexit {exit}\n",
+            dir.display()
+        );
+        let src = write_file(dir, "cargo.src", script);
+        run_ok(
+            Command::new("install")
+                .arg("-m0755")
+                .arg(&src)
+                .arg(bin.join("cargo")),
+        );
+        FakeCargo {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn path_var(&self) -> String {
+        format!(
+            "{}/fakebin:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.dir.display()
+        )
+    }
+
+    fn ran(&self) -> Option<String> {
+        fs::read_to_string(self.dir.join("cargo-ran")).ok()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Every regular file and symlink below `root`, relative, with its mode.
@@ -276,11 +346,7 @@ fn install_as_non_root() {
     let dir = TempDir::new("install");
     // The checkout may sit where nobody cannot read it (/root/...): give
     // the user copies of the real Makefile and what install reads.
-    let src = dir.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for name in ["Makefile", "logmon.conf", "logmon.service"] {
-        fs::copy(Path::new(REPO).join(name), src.join(name)).unwrap();
-    }
+    let src = repo_copy(dir.path());
     let bin = src.join("logmon");
     fs::copy(LOGMON, &bin).unwrap();
     for path in [&dir.path().to_path_buf(), &src] {
@@ -329,4 +395,178 @@ fn install_default_prefix_is_usr_local() {
         values(&unit, "ExecStart"),
         ["/usr/local/bin/logmon -c /etc/logmon.conf"]
     );
+}
+
+/// `make`, then `sudo make install`: install copies what `make` built and
+/// never runs cargo (root's PATH has none); with nothing built it fails and
+/// says what to do. With INSTALL_BIN naming a missing file, the same.
+#[test]
+fn install_uses_the_built_binary_and_never_cargo() {
+    let dir = TempDir::new("install");
+    let src = repo_copy(dir.path());
+    let cargo = FakeCargo::new(dir.path(), 1);
+    let path = cargo.path_var();
+    // This PATH finds no real cargo, only the fake one.
+    let found = run_ok(
+        Command::new("sh")
+            .args(["-c", "command -v cargo"])
+            .env("PATH", &path),
+    );
+    assert_eq!(
+        text(&found.stdout).trim(),
+        format!("{}/fakebin/cargo", dir.path().display())
+    );
+
+    let root = dir.path().join("stage");
+    let install = |extra: &[&str]| {
+        let mut args = vec![format!("DESTDIR={}", root.display()), "PREFIX=/usr".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(make_command(&src, "install", &args, None).env("PATH", &path))
+    };
+
+    // Nothing built yet.
+    let missing = dir.path().join("no-such-logmon");
+    for extra in [vec![], vec![format!("INSTALL_BIN={}", missing.display())]] {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let out = install(&extra);
+        let err = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "install without a binary succeeded: {err}"
+        );
+        assert!(
+            err.contains("run `make` first"),
+            "no clear message without a binary ({extra:?}):\n{err}"
+        );
+        assert_eq!(cargo.ran(), None, "install ran cargo");
+        assert!(
+            !root.exists(),
+            "install without a binary installed something"
+        );
+    }
+
+    // What `make` built, where it builds it.
+    let built = src.join("target/release/logmon");
+    fs::create_dir_all(built.parent().unwrap()).unwrap();
+    fs::copy(LOGMON, &built).unwrap();
+    let out = install(&[]);
+    assert!(
+        out.status.success(),
+        "install failed: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(cargo.ran(), None, "install ran cargo");
+    check_fresh_install(&root);
+}
+
+/// Without /usr/sbin/sendmail, install warns that an MTA must be installed
+/// first, and succeeds; with one, it says nothing about it.
+#[test]
+fn install_warns_without_sendmail() {
+    let dir = TempDir::new("install");
+    let fake = write_file(dir.path(), "sendmail", "#!/bin/sh\nexit 0\n");
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("no-sendmail");
+    for (sendmail, warns) in [(&missing, true), (&fake, false)] {
+        let root = dir.path().join(format!("stage-{warns}"));
+        let arg = format!("SENDMAIL={}", sendmail.display());
+        let out = make("install", &root, &["PREFIX=/usr", &arg]);
+        let said = text(&out.stdout);
+        let warning = format!(
+            "warning: no {}: install Postfix (or another MTA) first",
+            sendmail.display()
+        );
+        assert_eq!(
+            said.contains(&warning),
+            warns,
+            "SENDMAIL={}:\n{said}",
+            sendmail.display()
+        );
+        // Nothing else warns.
+        let rest = said.replace(&warning, "");
+        assert!(!rest.contains("warning"), "{rest}");
+        check_fresh_install(&root);
+    }
+}
+
+/// `make run` on a machine without a journal (no journald socket, no journal
+/// files of this machine) says so and fails instead of following nothing
+/// forever; with the socket or with files it starts logmon.
+#[test]
+fn run_says_when_there_is_no_journal() {
+    let dir = TempDir::new("run");
+    let src = repo_copy(dir.path());
+    fs::create_dir(src.join("target")).unwrap();
+    let cargo = FakeCargo::new(dir.path(), 0);
+    let ran = dir.path().join("logmon-ran");
+    let fake_logmon = write_file(
+        dir.path(),
+        "logmon",
+        format!("#!/bin/sh\necho \"$@\" > '{}'\n", ran.display()),
+    );
+    fs::set_permissions(&fake_logmon, fs::Permissions::from_mode(0o755)).unwrap();
+    let journal_dirs = [
+        dir.path().join("var-log-journal"),
+        dir.path().join("run-log-journal"),
+    ];
+    for d in &journal_dirs {
+        fs::create_dir(d).unwrap();
+    }
+    // A journald namespace's files are not this machine's journal.
+    let ns = journal_dirs[0].join(format!("{}.somenamespace", machine_id()));
+    fs::create_dir(&ns).unwrap();
+    write_file(&ns, "system.journal", "");
+    let socket = dir.path().join("journal-socket");
+    let run_make = |socket: &Path| {
+        let dirs = format!(
+            "JOURNAL_DIRS={} {}",
+            journal_dirs[0].display(),
+            journal_dirs[1].display()
+        );
+        let args = [
+            format!("JOURNAL_SOCKET={}", socket.display()),
+            dirs,
+            format!("BIN={}", fake_logmon.display()),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _ = fs::remove_file(&ran);
+        run(make_command(&src, "run", &args, None).env("PATH", cargo.path_var()))
+    };
+
+    let out = run_make(&socket);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "make run without a journal succeeded: {err}"
+    );
+    assert!(err.contains("no journal on this machine"), "{err}");
+    assert!(!ran.exists(), "make run started logmon without a journal");
+
+    // journald's socket is there ...
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let out = run_make(&socket);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("following the journal"));
+    assert_eq!(
+        fs::read_to_string(&ran).unwrap().trim(),
+        "-c target/run.conf"
+    );
+    drop(listener);
+
+    // ... or only this machine's files (journald not running), in either place.
+    for d in &journal_dirs {
+        let own = d.join(machine_id());
+        fs::create_dir(&own).unwrap();
+        write_file(&own, "system.journal", "");
+        let out = run_make(&dir.path().join("no-socket"));
+        assert!(
+            out.status.success(),
+            "files in {}: {}",
+            d.display(),
+            text(&out.stderr)
+        );
+        assert!(ran.exists(), "make run did not start logmon");
+        fs::remove_dir_all(&own).unwrap();
+    }
 }

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # tests/systest.sh -- logmon under a real systemd as PID 1 (`make systest`).
 #
-# Boots a minimal Debian (bookworm) with systemd-nspawn, installs there what
-# `make install DESTDIR=... PREFIX=/usr` produces, starts logmon.service next
-# to a real Postfix, logs an error line and waits for the alert mail in
-# /var/mail/root. Also checks `systemd-analyze verify`, reload and stop.
+# Boots a minimal Debian (bookworm) with systemd-nspawn and, inside it, runs
+# this repository's real `make install PREFIX=/usr` on the live system
+# (DESTDIR empty), then logmon.service with all its hardening next to a real
+# Postfix whose mail lands in /var/mail/root. Cases, in order:
+#   - `systemd-analyze verify` is clean; the security score, for the record
+#   - a config error at start: the unit fails (no restart loop) and
+#     `systemctl status` shows the FILE:LINE error
+#   - Postfix's spool absent when logmon starts, present afterwards: an error
+#     line is mailed without a restart
+#   - own lines: the configured sendmail is a wrapper that logs an error line
+#     (to stderr and via `logger -p err`) on every run; no mail may report it
+#   - `systemctl reload` with a bad config fails, visibly, and the old config
+#     stays in force; a good one reloads
+#   - stop, the cursor, an error logged while stopped is mailed after start
+#   - a journal file logmon has open is truncated under it: no SIGBUS death,
+#     the next error line is mailed
+#   - `make uninstall` stops and disables the service
 # See shared/TESTING.md, "A real systemd as PID 1".
 #
 # Needs root. The Debian tree is built once (debootstrap, about a minute) and
@@ -25,7 +38,9 @@ cd "$(dirname "$0")/.."
 CACHE=${LOGMON_SYSTEST_CACHE:-/var/cache/logmon-systest}
 TREE=$CACHE/tree
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,libsystemd0,procps,bsdutils
+PACKAGES=systemd,systemd-sysv,dbus,libsystemd0,procps,bsdutils,make
+# Added to a tree cached before they were in $PACKAGES.
+EXTRA_PACKAGES="make"
 DONE_MARK=.logmon-systest-tree-complete
 START=$SECONDS
 
@@ -91,13 +106,15 @@ mirror_url() {
 
 # --- the cached Debian tree ---------------------------------------------------
 
-# One builder at a time; other runs wait for it and then use its tree.
+# One builder at a time, holding the lock exclusively; a booted container
+# holds it shared (its overlay's lower layer must not change under it).
 build_tree_locked() {
     mkdir -p "$CACHE"
     exec 9>"$CACHE/.lock"
     timeout 900 flock 9 || die "waited too long for the lock $CACHE/.lock"
     build_tree
-    exec 9>&-
+    add_extra_packages
+    timeout 900 flock -s 9 || die "waited too long for the shared lock $CACHE/.lock"
 }
 
 build_tree() {
@@ -136,31 +153,48 @@ build_tree() {
     say "tree built in $((SECONDS - t0)) s"
 }
 
+# A tree cached by an older version of this script lacks what was added to
+# $PACKAGES since; install it there once (under the exclusive lock).
+add_extra_packages() {
+    local p missing=""
+    for p in $EXTRA_PACKAGES; do
+        chroot "$TREE" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            missing="$missing $p"
+    done
+    [ -n "$missing" ] || return 0
+    say "adding to the cached tree:$missing"
+    printf '#!/bin/sh\nexit 101\n' >"$TREE/usr/sbin/policy-rc.d"
+    chmod 0755 "$TREE/usr/sbin/policy-rc.d"
+    # shellcheck disable=SC2086 # one word per package
+    { timeout 300 chroot "$TREE" apt-get update -q &&
+        timeout 300 chroot "$TREE" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends $missing &&
+        timeout 60 chroot "$TREE" apt-get clean; } >"$work/extra.log" 2>&1 || {
+        rm -f "$TREE/usr/sbin/policy-rc.d"
+        tail -n 30 "$work/extra.log" >&2
+        die "adding$missing to the cached tree failed"
+    }
+    rm -f "$TREE/usr/sbin/policy-rc.d"
+}
+
 # --- what goes into the container -------------------------------------------
 
-# `make systest` has just built target/release/logmon. Naming it by its
-# absolute path keeps this root-run install from rebuilding it (as root, in
-# a target/ the user owns).
-stage_install() {
-    local bin=$PWD/target/release/logmon
-    [ -x "$bin" ] || die "no $bin: run \`make systest\` (or \`make\` first)"
-    say "make install DESTDIR=$work/stage PREFIX=/usr"
-    timeout 600 make -s install DESTDIR="$work/stage" PREFIX=/usr INSTALL_BIN="$bin" \
-        >"$work/install.log" 2>&1 || {
-        cat "$work/install.log" >&2
-        die "make install failed"
-    }
+# The container runs the real `make install` from a read-only view of this
+# checkout, with the binary `make systest` has just built (INSTALL_BIN: no
+# cargo inside, and nothing is rebuilt as root in a target/ the user owns).
+check_binary() {
+    [ -x target/release/logmon ] || die "no target/release/logmon: run \`make systest\` (or \`make\` first)"
+    mkdir -p "$work/ctl"
     if [ -n "${LOGMON_SYSTEST_UNIT:-}" ]; then
-        say "testing the unit $LOGMON_SYSTEST_UNIT instead of the installed one"
+        say "testing the unit $LOGMON_SYSTEST_UNIT instead of the repo's"
         sed 's|@BINDIR@|/usr/bin|g; s|@SYSCONFDIR@|/etc|g' "$LOGMON_SYSTEST_UNIT" \
-            >"$work/stage/usr/lib/systemd/system/logmon.service"
+            >"$work/ctl/unit.override"
     fi
 }
 
 # The oneshot unit that runs the test inside and ends the container with
 # the test's exit status.
 write_test_unit() {
-    mkdir -p "$work/ctl"
     cat >"$work/ctl/logmon-systest.service" <<'EOF'
 [Unit]
 Description=logmon system test
@@ -175,7 +209,7 @@ ExecStart=/bin/bash /mnt/logmon-systest/inside.sh
 # through a bind-mounted file instead.
 StandardOutput=file:/mnt/logmon-out/inside.log
 StandardError=inherit
-TimeoutStartSec=240
+TimeoutStartSec=300
 EOF
 }
 
@@ -185,23 +219,46 @@ write_inside_script() {
 #!/bin/bash
 # Runs inside the container as logmon-systest.service.
 set -euo pipefail
-STAGE=/mnt/logmon-stage
+REPO=/mnt/logmon-repo
+BIN=/mnt/logmon-bin/logmon
 UNIT=/usr/lib/systemd/system/logmon.service
-TAG=$(cat /proc/sys/kernel/random/uuid)
+WANTS=/etc/systemd/system/multi-user.target.wants/logmon.service
+CONF=/etc/logmon.conf
+GOOD_CONF=/root/logmon.conf.good
+WRAPPER=/usr/local/sbin/logmon-systest-sendmail
+# What the wrapper logs on every run; no mail may ever contain it.
+WRAPTEXT="sendmail wrapper complains $(cat /proc/sys/kernel/random/uuid)"
+SOFT_FAILURES=()
 
 step() { echo "--- $*"; }
+# capture VAR COMMAND...: VAR=COMMAND's stdout and stderr, whatever its
+# status. (Piping into `grep -q` under pipefail fails when grep exits first.)
+capture() {
+    local -n capture_into=$1
+    shift
+    capture_into=$("$@" 2>&1) || true
+}
+unit_log() { timeout 10 journalctl --no-pager -b -u logmon -o cat; }
+# log_has TEXT: the unit's journal holds TEXT.
+log_has() {
+    local text
+    capture text unit_log
+    grep -qF -- "$1" <<<"$text"
+}
 diagnostics() {
     set +e
     echo "======== diagnostics ========"
     timeout 10 systemctl --no-pager status logmon postfix@-
     echo "-------- journalctl -u logmon"
-    timeout 10 journalctl --no-pager -b -u logmon
+    unit_log | tail -n 60
     echo "-------- postfix log"
     timeout 10 journalctl --no-pager -b -u postfix@- -t postfix/postdrop -t postfix/sendmail -t postfix/pickup -t postfix/local | tail -n 40
     echo "-------- mailq"
     timeout 10 mailq | tail -n 20
     echo "-------- /var/mail/root"
-    tail -n 40 /var/mail/root 2>/dev/null
+    tail -n 60 /var/mail/root 2>/dev/null
+    echo "======== end of diagnostics ========"
+    set -e
 }
 fail() {
     echo "FAIL: $*"
@@ -210,6 +267,12 @@ fail() {
     # container's shutdown for its whole stop timeout.
     timeout 10 systemctl kill --signal=KILL logmon 2>/dev/null || true
     exit 1
+}
+# A failure that leaves the container usable for the cases after it.
+soft_fail() {
+    echo "FAIL: $*"
+    diagnostics
+    SOFT_FAILURES+=("$*")
 }
 # wait_for SECONDS COMMAND...: retry COMMAND every 0.2 s until it succeeds.
 wait_for() {
@@ -220,41 +283,13 @@ wait_for() {
         sleep 0.2
     done
 }
+new_tag() { cat /proc/sys/kernel/random/uuid; }
+main_pid() { systemctl show -P MainPID logmon; }
+restarts() { systemctl show -P NRestarts logmon; }
+# log_error TAG: an error line from this test unit, which logmon must mail.
+log_error() { logger -t logmon-systest -p user.err "logmon systest error $1"; }
 
-step "install what make install staged, as a package would"
-tar -C "$STAGE" -c . | tar -C / -x --no-overwrite-dir
-# What `make install` runs itself when DESTDIR is empty.
-timeout 30 systemd-sysusers /usr/lib/sysusers.d/logmon.conf
-id logmon
-timeout 30 systemctl daemon-reload
-
-step "systemd-analyze verify $UNIT"
-# --man=no: the minimal tree has no man pages to look Documentation= up in.
-out=$(timeout 60 systemd-analyze verify --man=no "$UNIT" 2>&1) || fail "verify failed: $out"
-[ -z "$out" ] || fail "verify is not clean: $out"
-timeout 60 systemd-analyze security --no-pager logmon.service | tail -n 1
-
-step "start postfix and logmon"
-timeout 60 systemctl enable --now postfix
-timeout 60 systemctl enable --now logmon || fail "systemctl enable --now logmon"
-wait_for 20 systemctl -q is-active logmon || fail "logmon did not become active"
-is_started() { timeout 10 journalctl -b -u logmon -o cat | grep -q "started: following the journal"; }
-wait_for 20 is_started || fail "no 'started' line from logmon"
-if timeout 10 journalctl -b -u logmon -o cat | grep -q "cannot read the system journal"; then
-    fail "logmon cannot read the system journal"
-fi
-# The sandbox logmon runs in, for the record.
-pid=$(systemctl show -P MainPID logmon)
-grep -E '^(Uid|Gid|Groups|NoNewPrivs|Seccomp|CapEff|CapBnd):' "/proc/$pid/status" | tr -s '\t' ' '
-
-step "systemctl reload logmon"
-timeout 30 systemctl reload logmon || fail "systemctl reload logmon"
-is_reloaded() { timeout 10 journalctl -b -u logmon -o cat | grep -q "^reloaded "; }
-wait_for 20 is_reloaded || fail "no 'reloaded' line from logmon"
-systemctl -q is-active logmon || fail "logmon not active after reload"
-
-# expect_mail TAG: within 30 s, a mail in /var/mail/root holds TAG, and that
-# mail's subject is a single alert's.
+# subject_of TAG: the Subject: of the mail in /var/mail/root holding TAG.
 subject_of() {
     awk -v tag="$1" '
         /^From / { if (found) exit; subject = ""; found = 0 }
@@ -263,8 +298,11 @@ subject_of() {
         END { if (found) print subject }' /var/mail/root 2>/dev/null
 }
 has_mail() { [ -n "$(subject_of "$1")" ]; }
+# expect_mail TAG [SECONDS]: within SECONDS (30), a mail in /var/mail/root
+# holds TAG, and that mail's subject is a single alert's.
 expect_mail() {
-    wait_for 30 has_mail "$1" || fail "no mail with $1 in /var/mail/root after 30 s"
+    local secs=${2:-30}
+    wait_for "$secs" has_mail "$1" || fail "no mail with $1 in /var/mail/root after $secs s"
     local subject
     subject=$(subject_of "$1")
     echo "$subject"
@@ -274,11 +312,155 @@ expect_mail() {
     esac
     grep -F "$1" /var/mail/root
 }
+# Postfix holds no message (not even in maildrop): every mail handed to it
+# so far has been delivered.
+queue_empty() {
+    local q
+    capture q timeout 10 postqueue -p
+    grep -q "Mail queue is empty" <<<"$q"
+}
+# wait_started N: logmon has logged its N-th 'started' line (N starts so
+# far in this boot).
+count_started() {
+    local text
+    capture text unit_log
+    grep -c "started: following the journal" <<<"$text" || true
+}
+wait_started() {
+    started_n() { [ "$(count_started)" -ge "$1" ]; }
+    wait_for 20 started_n "$1" || fail "no 'started' line number $1 from logmon"
+    if log_has "cannot read the system journal"; then
+        fail "logmon cannot read the system journal"
+    fi
+}
 
-step "logger -t logmon-systest -p user.err ... $TAG; waiting for the mail"
-logger -t logmon-systest -p user.err "logmon systest error $TAG"
+step "make install PREFIX=/usr (DESTDIR empty: the live system)"
+capture out timeout 60 make -s -C "$REPO" install PREFIX=/usr INSTALL_BIN="$BIN"
+echo "$out"
+[ -x /usr/bin/logmon ] && [ -f "$UNIT" ] || fail "make install installed no logmon or no unit"
+grep -q "systemd-sysusers" <<<"$out" || fail "make install did not run systemd-sysusers"
+id logmon || fail "make install did not create the user logmon"
+if [ -f /mnt/logmon-systest/unit.override ]; then
+    cp /mnt/logmon-systest/unit.override "$UNIT"
+fi
+timeout 30 systemctl daemon-reload
+
+step "systemd-analyze verify $UNIT"
+# --man=no: the minimal tree has no man pages to look Documentation= up in.
+capture out timeout 60 systemd-analyze verify --man=no "$UNIT"
+[ -z "$out" ] || fail "verify is not clean: $out"
+timeout 60 systemd-analyze security --no-pager logmon.service | tail -n 1
+
+# The test's config: the shipped one with batch = 0s (a mail per alert at
+# once, no 10 s wait per case) and a sendmail that complains on every run.
+cat >"$WRAPPER" <<WRAP
+#!/bin/sh
+# A sendmail that logs an error line on every run, as a misconfigured MTA
+# does, then delivers: a logmon that mails its own lines mails forever.
+echo "logmon-systest-sendmail: error: $WRAPTEXT (stderr)" >&2
+logger -t logmon-systest-sendmail -p mail.err "error: $WRAPTEXT (syslog)"
+exec /usr/sbin/sendmail "\$@"
+WRAP
+chmod 0755 "$WRAPPER"
+sed -i "s|^batch .*|batch = 0s|; s|^sendmail .*|sendmail = $WRAPPER|" "$CONF"
+grep -q "^batch = 0s" "$CONF" && grep -q "^sendmail = $WRAPPER" "$CONF" || fail "editing $CONF"
+cp "$CONF" "$GOOD_CONF"
+
+step "a config error at start: the unit fails, errors in systemctl status, no restart loop"
+echo "this line is not a setting" >>"$CONF"
+bad=$(wc -l <"$CONF")
+if timeout 30 systemctl start logmon; then
+    fail "logmon started with a bad config"
+fi
+is_failed() { [ "$(systemctl show -P ActiveState logmon)" = failed ]; }
+wait_for 10 is_failed ||
+    fail "not failed after a config error but $(systemctl show -P ActiveState,SubState logmon | tr '\n' ' ')"
+[ "$(restarts)" = 0 ] || fail "restarted $(restarts) times after a config error"
+status_has_error() {
+    capture st timeout 10 systemctl status --no-pager -n 20 logmon
+    grep -qF "$CONF:$bad:" <<<"$st"
+}
+wait_for 10 status_has_error || fail "systemctl status does not show $CONF:$bad: $st"
+grep -F "$CONF:$bad:" <<<"$st"
+cp "$GOOD_CONF" "$CONF"
+timeout 10 systemctl reset-failed logmon
+
+step "Postfix's spool absent at logmon's start"
+timeout 60 systemctl stop postfix
+mv /var/spool/postfix /var/spool/postfix.away
+timeout 60 systemctl enable --now logmon || fail "systemctl enable --now logmon"
+wait_for 20 systemctl -q is-active logmon || fail "logmon did not become active"
+wait_started 1
+pid=$(main_pid)
+# The sandbox logmon runs in, for the record.
+grep -E '^(Uid|Gid|Groups|NoNewPrivs|Seccomp|CapEff|CapBnd):' "/proc/$pid/status" | tr -s '\t' ' '
+capture text unit_log
+own=$(grep "own lines:" <<<"$text" | tail -n 1) || true
+echo "$own"
+invocation=$(systemctl show -P InvocationID logmon)
+uid=$(id -u logmon)
+case $own in
+*" _SYSTEMD_UNIT=logmon.service _SYSTEMD_INVOCATION_ID=$invocation _UID=$uid") ;;
+*) fail "logmon does not know its unit logmon.service, invocation $invocation and uid $uid" ;;
+esac
+
+step "... and there afterwards: an error line is mailed without a restart"
+mv /var/spool/postfix.away /var/spool/postfix
+timeout 60 systemctl start postfix
+TAG=$(new_tag)
+log_error "$TAG"
+# 70 s: a delivery that failed while the spool was away is retried after
+# 30 s (retry = 30s), and may hold this alert until then.
+expect_mail "$TAG" 70
+[ "$(main_pid)" = "$pid" ] || fail "logmon was restarted (MainPID $pid -> $(main_pid))"
+
+step "own lines: the sendmail's error lines feed no mail loop"
+# The wrapper ran for the mail above and logged before it delivered, so its
+# lines are in the journal before the marker below; logmon reads in journal
+# order. Once the marker's mail is in and Postfix holds nothing more, every
+# mail logmon sent for what came before the marker is in /var/mail/root.
+MARK=$(new_tag)
+log_error "marker $MARK"
+expect_mail "$MARK"
+wait_for 30 queue_empty || fail "Postfix's queue did not drain"
+capture wrapped timeout 10 journalctl -b -o cat
+n=$(grep -cF "$WRAPTEXT" <<<"$wrapped" || true)
+[ "$n" -ge 4 ] || fail "the sendmail wrapper logged $n lines, not 2 per mail"
+echo "the wrapper logged $n error lines; what journald attached to them:"
+timeout 10 journalctl -b -o export |
+    awk -v t="$WRAPTEXT" 'BEGIN { RS = ""; FS = "\n" }
+        index($0, t) {
+            line = ""
+            for (i = 1; i <= NF; i++)
+                if ($i ~ /^(_TRANSPORT|_PID|_UID|_SYSTEMD_UNIT|_SYSTEMD_INVOCATION_ID)=/) line = line " " $i
+            print "  " line
+        }' || true
+echo "   (logmon: _PID=$pid _UID=$uid _SYSTEMD_UNIT=logmon.service _SYSTEMD_INVOCATION_ID=$invocation)"
+echo "the mails so far:"
+grep '^Subject:' /var/mail/root | sed 's/^/   /'
+if grep -qF "$WRAPTEXT" /var/mail/root; then
+    fail "a mail reports the sendmail wrapper's own error line"
+fi
+
+step "systemctl reload with a bad config fails, and the old config stays in force"
+echo "this line is not a setting either" >>"$CONF"
+bad=$(wc -l <"$CONF")
+if timeout 30 systemctl reload logmon 2>"/root/reload.err"; then
+    fail "systemctl reload succeeded with a bad config"
+fi
+cat /root/reload.err
+systemctl -q is-active logmon || fail "logmon not active after the failed reload"
+[ "$(main_pid)" = "$pid" ] || fail "logmon was restarted by the failed reload"
+wait_for 10 log_has "$CONF:$bad:" || fail "the failed reload's $CONF:$bad: error is not in the journal"
+unit_log | grep -F "$CONF:$bad:" | tail -n 1
+TAG=$(new_tag)
+log_error "$TAG"
 expect_mail "$TAG"
-systemctl -q is-active logmon || fail "logmon not active after the mail"
+log_has "reloaded " && fail "logmon reloaded the bad config"
+cp "$GOOD_CONF" "$CONF"
+timeout 30 systemctl reload logmon || fail "systemctl reload logmon (good config)"
+wait_for 20 log_has "reloaded " || fail "no 'reloaded' line from logmon"
+systemctl -q is-active logmon || fail "logmon not active after reload"
 
 step "systemctl stop logmon"
 timeout 60 systemctl stop logmon || fail "systemctl stop logmon"
@@ -286,18 +468,57 @@ result=$(systemctl show -P Result logmon)
 status=$(systemctl show -P ExecMainStatus logmon)
 [ "$result" = success ] && [ "$status" = 0 ] ||
     fail "logmon did not stop cleanly: Result=$result ExecMainStatus=$status"
-timeout 10 journalctl -b -u logmon -o cat | grep "stopping on signal" || fail "no 'stopping on signal' line"
+unit_log | grep "stopping on signal" || fail "no 'stopping on signal' line"
 user=$(systemctl show -P User logmon)
 owner=$(stat -c %U /var/lib/logmon/cursor) || fail "no cursor saved in /var/lib/logmon/cursor"
 [ "$owner" = "${user:-root}" ] || fail "the cursor belongs to $owner, not ${user:-root}"
 
 step "an error logged while logmon is stopped is mailed after the next start"
-TAG2=$(cat /proc/sys/kernel/random/uuid)
-logger -t logmon-systest -p user.err "logmon systest error $TAG2"
+TAG=$(new_tag)
+log_error "$TAG"
 timeout 60 systemctl start logmon || fail "systemctl start logmon"
-expect_mail "$TAG2"
-timeout 60 systemctl stop logmon || fail "systemctl stop logmon (second)"
+wait_started 2
+expect_mail "$TAG"
 
+step "a journal file logmon has open is truncated under it (SIGBUS)"
+pid=$(main_pid)
+n0=$(restarts)
+timeout 30 journalctl --rotate
+# open_archived: the path of an archived system journal file logmon has open.
+open_archived() {
+    archived=$(ls -l "/proc/$pid/fd" 2>/dev/null | sed -n 's|.* -> \(.*/system@.*\.journal\)$|\1|p' | head -n 1)
+    [ -n "$archived" ]
+}
+wait_for 20 open_archived || fail "logmon has no archived journal file open after --rotate"
+echo "truncating $archived ($(stat -c %s "$archived") bytes) to 0"
+truncate -s 0 "$archived"
+TAG=$(new_tag)
+log_error "$TAG"
+if ! wait_for 30 has_mail "$TAG"; then
+    soft_fail "no mail with $TAG in /var/mail/root 30 s after the truncation"
+fi
+if [ "$(main_pid)" != "$pid" ] || [ "$(restarts)" != "$n0" ] || ! systemctl -q is-active logmon; then
+    unit_log | grep -E "code=killed|status=7/BUS|Main process exited" || true
+    soft_fail "logmon died after the truncation (MainPID $pid -> $(main_pid), restarts $n0 -> $(restarts))"
+fi
+
+step "make uninstall stops and disables the live service"
+systemctl -q is-enabled logmon || fail "logmon is not enabled before uninstall"
+capture out timeout 60 make -s -C "$REPO" uninstall PREFIX=/usr
+echo "$out"
+[ ! -e "$UNIT" ] || fail "make uninstall left $UNIT"
+[ ! -L "$WANTS" ] && [ ! -e "$WANTS" ] || fail "make uninstall left the enable link $WANTS"
+if pgrep -x logmon; then
+    fail "logmon still runs after make uninstall"
+fi
+load=$(systemctl show -P LoadState logmon)
+[ "$load" = not-found ] || fail "systemd still has the unit loaded ($load) after uninstall"
+
+if [ "${#SOFT_FAILURES[@]}" -gt 0 ]; then
+    echo "FAILED cases:"
+    printf '  %s\n' "${SOFT_FAILURES[@]}"
+    exit 1
+fi
 echo "PASS"
 EOF
 }
@@ -308,9 +529,10 @@ boot() {
     say "booting the container"
     local t0=$SECONDS status=0
     mkdir -p "$work/out"
-    timeout -k 10 300 systemd-nspawn -q -D "$TREE" --register=no --keep-unit \
+    timeout -k 10 360 systemd-nspawn -q -D "$TREE" --register=no --keep-unit \
         --private-network --volatile=overlay --console=pipe \
-        --bind-ro="$work/stage:/mnt/logmon-stage" \
+        --bind-ro="$PWD:/mnt/logmon-repo" \
+        --bind-ro="$PWD/target/release:/mnt/logmon-bin" \
         --bind="$work/out:/mnt/logmon-out" \
         --bind-ro="$work/ctl:/mnt/logmon-systest" \
         --bind-ro="$work/ctl/logmon-systest.service:/etc/systemd/system/logmon-systest.service" \
@@ -326,7 +548,7 @@ boot() {
 
 need_tools
 build_tree_locked
-stage_install
+check_binary
 write_test_unit
 write_inside_script
 if boot; then
