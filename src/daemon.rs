@@ -16,7 +16,7 @@ use crate::journal::{Change, Journal};
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
 use crate::rules::Fields as _;
-use crate::state::{self, Position};
+use crate::state::{self, Loaded, OpenError, Position, State, StateFile};
 use crate::sys;
 use std::io::Write;
 use std::path::Path;
@@ -55,14 +55,17 @@ pub struct Monitor {
     journal: Journal,
     batcher: Batcher,
     /// Where to resume if the pending alerts are never delivered.
-    held: Option<Position>,
+    held: Option<State>,
     /// The entry under the cursor has not been through the rules yet.
     unread_current: bool,
     /// An entry was read in this run (so the journal has a current entry).
     read_any: bool,
     own_pid: String,
     own_unit: Option<String>,
-    saved: Option<Position>,
+    /// The locked state file; `None` without `state_file` and in
+    /// `--dry-run`, which never writes it (nor takes the lock).
+    state: Option<StateFile>,
+    saved: Option<State>,
     unsaved_progress: bool,
     last_save_ms: u64,
     stats: Stats,
@@ -100,12 +103,25 @@ fn lossy(value: Option<&[u8]>) -> String {
     String::from_utf8_lossy(&v[..v.len().min(MAX_MESSAGE)]).into_owned()
 }
 
+/// `; kept as PATH`, where a damaged state file was kept.
+fn kept(kept_as: Option<std::path::PathBuf>) -> String {
+    kept_as.map_or(String::new(), |p| format!("; kept as {}", p.display()))
+}
+
 fn format_time(usec: u64) -> String {
     mail::format_time(&sys::localtime((usec / 1_000_000) as i64))
 }
 
 impl Monitor {
     pub fn new(config: Config, opts: RunOptions) -> Result<Monitor, Error> {
+        // First: a second logmon on the same state file changes nothing.
+        let state = match &config.state_file {
+            Some(path) if !opts.dry_run => Some(StateFile::open(path).map_err(|e| match e {
+                OpenError::InUse { .. } => Error::Runtime(e.to_string()),
+                OpenError::Io { what, source } => Error::io(what, source),
+            })?),
+            _ => None,
+        };
         let journal = open_journal(&config.source)?;
         if config.source == Source::Local && !sys::can_read_system_journal() {
             log!(
@@ -128,6 +144,7 @@ impl Monitor {
             read_any: false,
             own_pid: own_pid.to_string(),
             own_unit,
+            state,
             saved: None,
             unsaved_progress: false,
             last_save_ms: 0,
@@ -249,9 +266,17 @@ impl Monitor {
         self.read_any = on_entry;
         if first_start && !self.opts.dry_run {
             let pos = if on_entry {
-                Position::After(j.cursor().context(|| "reading the tail cursor".into())?)
+                State {
+                    position: Position::After(
+                        j.cursor().context(|| "reading the tail cursor".into())?,
+                    ),
+                    position_usec: j.realtime_usec().ok(),
+                }
             } else {
-                Position::Head
+                State {
+                    position: Position::Head,
+                    position_usec: None,
+                }
             };
             self.save(pos);
         }
@@ -259,32 +284,60 @@ impl Monitor {
     }
 
     fn resume(&mut self, asked: bool) -> Result<(), Error> {
-        let saved = match &self.config.state_file {
-            None => None,
-            Some(path) => match state::load(path) {
-                Ok(p) => p,
-                // A garbled file cannot be resumed from: start afresh.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    log!(
-                        ERR,
-                        "ignoring state file {}: {e}; starting at the end",
-                        path.display()
-                    );
-                    None
-                }
-                // Unreadable (permissions, I/O): never overwrite it with the
-                // tail, which would skip everything since; fail, and let the
-                // service manager retry.
-                Err(e) => {
-                    return Err(Error::io(
-                        format!("reading state file {}", path.display()),
-                        e,
-                    ))
-                }
-            },
+        let loaded = match (&self.config.state_file, &self.state) {
+            (None, _) => Ok(Loaded::Missing),
+            (Some(_), Some(file)) => file.load(),
+            (Some(path), None) => state::read(path),
         };
-        self.saved = saved.clone();
-        let (cursor, inclusive) = match saved {
+        // Unreadable (permissions, I/O, not a regular file): never overwrite
+        // it with the tail, which would skip everything since; fail, and let
+        // the service manager retry.
+        let loaded = loaded.map_err(|e| {
+            let path = self.config.state_file.clone().unwrap_or_default();
+            Error::io(format!("reading state file {}", path.display()), e)
+        })?;
+        let path = self.config.state_file.clone().unwrap_or_default();
+        let saved = match loaded {
+            Loaded::Missing => None,
+            Loaded::Good(s) => {
+                self.saved = Some(s.clone());
+                Some(s)
+            }
+            Loaded::Recovered {
+                state,
+                kept_as,
+                why,
+            } => {
+                log!(
+                    ERR,
+                    "state file {} is damaged: {why}{}; some alerts may be mailed again",
+                    path.display(),
+                    kept(kept_as)
+                );
+                self.stats.last_error = format!("state file damaged: {why}");
+                // Repair the file at once (not in --dry-run).
+                self.save(state.clone());
+                Some(state)
+            }
+            Loaded::Damaged {
+                kept_as,
+                resume_usec,
+                why,
+            } => {
+                log!(
+                    ERR,
+                    "state file {} is damaged: {why}{}; resuming at {} (its modification time \
+                     minus {} min), so some alerts may be mailed again",
+                    path.display(),
+                    kept(kept_as),
+                    format_time(resume_usec),
+                    state::RESUME_MARGIN_USEC / 60_000_000
+                );
+                self.stats.last_error = format!("state file damaged: {why}");
+                return self.seek_time(resume_usec);
+            }
+        };
+        let (cursor, inclusive, usec) = match saved {
             None => {
                 if asked {
                     log!(
@@ -294,17 +347,34 @@ impl Monitor {
                 }
                 return self.seek_tail(self.config.state_file.is_some());
             }
-            Some(Position::Head) => {
+            Some(State {
+                position: Position::Head,
+                ..
+            }) => {
                 return self
                     .journal
                     .seek_head()
                     .context(|| "seeking to the journal head".into());
             }
-            Some(Position::After(c)) => (c, false),
-            Some(Position::At(c)) => (c, true),
+            Some(State {
+                position: Position::After(c),
+                position_usec,
+            }) => (c, false, position_usec),
+            Some(State {
+                position: Position::At(c),
+                position_usec,
+            }) => (c, true, position_usec),
         };
         let j = &mut self.journal;
         if let Err(e) = j.seek_cursor(&cursor) {
+            if let Some(t) = usec {
+                log!(
+                    ERR,
+                    "saved cursor is unusable ({e}); resuming at its time, {}",
+                    format_time(t)
+                );
+                return self.seek_time(t);
+            }
             log!(ERR, "saved cursor is unusable ({e}); starting at the end");
             return self.seek_tail(true);
         }
@@ -408,7 +478,7 @@ impl Monitor {
             // Resume at this entry, itself included, until its alert is
             // delivered. (Stepping back to the entry before it would be
             // fragile: entries of several files can tie in the merged order.)
-            self.held = self.journal.cursor().ok().map(Position::At);
+            self.held = self.here(Position::At);
         }
         self.batcher.add(alert, sys::monotonic_ms());
     }
@@ -471,18 +541,27 @@ impl Monitor {
 
     /// Where a restart must resume: before the first undelivered alert, or
     /// after the last entry read.
-    fn safe_position(&mut self) -> Option<Position> {
+    fn safe_position(&mut self) -> Option<State> {
         if !self.batcher.is_empty() {
             return self.held.clone();
         }
         if self.unread_current || !self.read_any {
             return None;
         }
-        self.journal.cursor().ok().map(Position::After)
+        self.here(Position::After)
+    }
+
+    /// The current entry as a position, with its time.
+    fn here(&mut self, make: fn(String) -> Position) -> Option<State> {
+        let cursor = self.journal.cursor().ok()?;
+        Some(State {
+            position: make(cursor),
+            position_usec: self.journal.realtime_usec().ok(),
+        })
     }
 
     fn maybe_save(&mut self, now_ms: u64, force: bool) {
-        if self.opts.dry_run || self.config.state_file.is_none() || !self.unsaved_progress {
+        if self.state.is_none() || !self.unsaved_progress {
             return;
         }
         if !force && now_ms < self.last_save_ms + SAVE_INTERVAL_MS {
@@ -495,14 +574,14 @@ impl Monitor {
         }
     }
 
-    fn save(&mut self, pos: Position) {
-        let Some(path) = &self.config.state_file else {
+    fn save(&mut self, pos: State) {
+        let Some(file) = &mut self.state else {
             return;
         };
         if self.saved.as_ref() == Some(&pos) {
             return;
         }
-        match state::save(path, &pos) {
+        match file.save(&pos) {
             Ok(()) => self.saved = Some(pos),
             Err(e) => {
                 // Try again at the next save interval.
@@ -510,7 +589,7 @@ impl Monitor {
                 log!(
                     ERR,
                     "saving the journal position to {}: {e}",
-                    path.display()
+                    file.path().display()
                 );
                 self.stats.last_error = format!("state file: {e}");
             }
@@ -518,7 +597,7 @@ impl Monitor {
     }
 
     fn save_deadline_ms(&self) -> Option<u64> {
-        (self.unsaved_progress && !self.opts.dry_run && self.config.state_file.is_some())
+        (self.unsaved_progress && self.state.is_some())
             .then_some(self.last_save_ms + SAVE_INTERVAL_MS)
     }
 
