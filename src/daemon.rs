@@ -24,7 +24,7 @@ use crate::outbox::Outbox;
 use crate::position::{savable, Gap, Start};
 use crate::reader::{Reader, Step};
 use crate::rules::Fields as _;
-use crate::state::{self, Position};
+use crate::state::{self, Loaded, Position, State, StateFile};
 use crate::sys;
 use std::collections::HashMap;
 use std::io::Write;
@@ -58,6 +58,14 @@ struct Stats {
     last_error: String,
 }
 
+/// ` (kept as PATH)`, for a damaged state file.
+fn kept(kept_as: &Option<PathBuf>) -> String {
+    kept_as
+        .as_ref()
+        .map(|p| format!(" (kept as {})", p.display()))
+        .unwrap_or_default()
+}
+
 pub fn format_time(usec: u64) -> String {
     mail::format_time(&sys::localtime((usec / 1_000_000) as i64))
 }
@@ -72,7 +80,8 @@ fn policy(config: &Config) -> Policy {
 
 /// The state file: saves the derived position, says so when it cannot.
 struct Saver {
-    path: Option<PathBuf>,
+    /// Locked for this run; `None` with no state file or in `--dry-run`.
+    file: Option<StateFile>,
     saved: Option<Position>,
     last_ms: u64,
     /// Why the last save failed, while it does.
@@ -82,11 +91,11 @@ struct Saver {
 impl Saver {
     /// Save `start` if it is a position the state file can hold and is not
     /// saved already. Err(why) when it could not be written.
-    fn save(&mut self, start: &Start, now_ms: u64) -> Result<bool, String> {
-        let Some(path) = &self.path else {
+    fn save(&mut self, start: &Start, usec: Option<u64>, now_ms: u64) -> Result<bool, String> {
+        let Some(file) = &mut self.file else {
             return Ok(false);
         };
-        let pos = match start {
+        let position = match start {
             Start::After(c) => Position::After(c.clone()),
             Start::At(c) => Position::At(c.clone()),
             Start::Head => Position::Head,
@@ -94,20 +103,24 @@ impl Saver {
             // covers it (at least once).
             Start::Time(_) | Start::Tail => return Ok(false),
         };
-        if self.saved.as_ref() == Some(&pos) {
+        if self.saved.as_ref() == Some(&position) {
             return Ok(false);
         }
         self.last_ms = now_ms;
-        match state::save(path, &pos) {
+        let state = State {
+            position: position.clone(),
+            position_usec: usec,
+        };
+        match file.save(&state) {
             Ok(()) => {
-                self.saved = Some(pos);
+                self.saved = Some(position);
                 self.failing = None;
                 Ok(true)
             }
             Err(e) => {
                 let why = format!(
                     "cannot save the journal position to {}: {e}",
-                    path.display()
+                    file.path().display()
                 );
                 self.failing = Some(why.clone());
                 Err(why)
@@ -136,6 +149,14 @@ impl Daemon {
         for warning in &config.warnings {
             log!(WARNING, "{warning}");
         }
+        // Lock first: a second logmon on the same state file (an admin's
+        // --once beside the service) must change nothing at all.
+        let file = match (&config.state_file, opts.dry_run) {
+            (Some(path), false) => {
+                Some(StateFile::open(path).map_err(|e| Error::Runtime(e.to_string()))?)
+            }
+            _ => None,
+        };
         let reader = Reader::open(&config.source)?;
         Ok(Daemon {
             engine: Engine {
@@ -148,11 +169,7 @@ impl Daemon {
             outbox: Outbox::new(policy(&config)),
             job: None,
             saver: Saver {
-                path: if opts.dry_run {
-                    None
-                } else {
-                    config.state_file.clone()
-                },
+                file,
                 saved: None,
                 last_ms: 0,
                 failing: None,
@@ -170,32 +187,35 @@ impl Daemon {
     /// end (saved at once on a first start, so a kill right after start
     /// loses nothing).
     pub fn position(&mut self) -> Result<(), Error> {
-        let (start, first_start) = self.start()?;
-        if let Some(problem) = self.reader.seek(&start, None)? {
+        let (start, usec, save_at_once) = self.start()?;
+        if let Some(problem) = self.reader.seek(&start, usec)? {
             self.problem("position", problem);
         }
-        if first_start {
+        if save_at_once {
             let point = self.reader.resume_point();
-            self.save_now(&point);
+            let usec = self.reader.last().map(|m| m.usec);
+            self.save_now(&point, usec);
         }
         Ok(())
     }
 
-    /// Where to start, and whether this is a first start (no state yet).
-    fn start(&mut self) -> Result<(Start, bool), Error> {
+    /// Where to start, the time of the entry a cursor names if known, and
+    /// whether to save the position at once (a first start; a state file
+    /// recovered from its copy).
+    fn start(&mut self) -> Result<(Start, Option<u64>, bool), Error> {
         let since = self.opts.since.clone();
         let now_usec = sys::realtime_secs().max(0) as u64 * 1_000_000;
         let time = match &since {
-            Some(Since::Tail) => return Ok((Start::Tail, false)),
+            Some(Since::Tail) => return Ok((Start::Tail, None, false)),
             Some(Since::Boot) => {
                 return Ok(match self.boot_start_usec() {
-                    Some(t) => (Start::Time(t), false),
+                    Some(t) => (Start::Time(t), None, false),
                     None => {
                         log!(
                             NOTICE,
                             "no entries of the current boot found; starting at the oldest entry"
                         );
-                        (Start::Head, false)
+                        (Start::Head, None, false)
                     }
                 })
             }
@@ -218,51 +238,77 @@ impl Daemon {
                     "boot = current: starting at the current boot ({}); set boot = all to look further back",
                     format_time(b)
                 );
-                Ok((Start::Time(b), false))
+                Ok((Start::Time(b), None, false))
             }
-            None => Ok((Start::Time(time), false)),
+            None => Ok((Start::Time(time), None, false)),
         }
     }
 
-    fn saved_start(&mut self, asked: bool) -> Result<(Start, bool), Error> {
+    fn saved_start(&mut self, asked: bool) -> Result<(Start, Option<u64>, bool), Error> {
         let Some(path) = self.config.state_file.clone() else {
-            return Ok((Start::Tail, false));
+            return Ok((Start::Tail, None, false));
         };
-        let saved = match state::load(&path) {
-            Ok(p) => p,
-            // A garbled file cannot be resumed from: start afresh.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                log!(
-                    ERR,
-                    "ignoring state file {}: {e}; starting at the end",
-                    path.display()
-                );
-                None
-            }
-            // Unreadable (permissions, I/O): never overwrite it with the
-            // tail, which would skip everything since; fail, and let the
-            // service manager retry.
-            Err(e) => {
-                return Err(Error::io(
-                    format!("reading state file {}", path.display()),
-                    e,
-                ))
-            }
+        let loaded = match &self.saver.file {
+            Some(file) => file.load(),
+            // --dry-run reads it as it is and keeps nothing.
+            None => state::read(&path),
         };
-        self.saver.saved = saved.clone();
-        Ok(match saved {
-            None => {
+        // Unreadable (permissions, I/O): never overwrite it with the tail,
+        // which would skip everything since; fail, and let the service
+        // manager retry.
+        let loaded =
+            loaded.map_err(|e| Error::io(format!("reading state file {}", path.display()), e))?;
+        let from = |state: State| {
+            let start = match state.position {
+                Position::Head => Start::Head,
+                Position::After(c) => Start::After(c),
+                Position::At(c) => Start::At(c),
+            };
+            (start, state.position_usec)
+        };
+        Ok(match loaded {
+            Loaded::Missing => {
                 if asked {
                     log!(
                         NOTICE,
                         "no saved cursor; starting at the end of the journal"
                     );
                 }
-                (Start::Tail, !self.opts.dry_run)
+                (Start::Tail, None, !self.opts.dry_run)
             }
-            Some(Position::Head) => (Start::Head, false),
-            Some(Position::After(c)) => (Start::After(c), false),
-            Some(Position::At(c)) => (Start::At(c), false),
+            Loaded::Good(state) => {
+                self.saver.saved = Some(state.position.clone());
+                let (start, usec) = from(state);
+                (start, usec, false)
+            }
+            Loaded::Recovered {
+                state,
+                kept_as,
+                why,
+            } => {
+                self.problem(
+                    "state",
+                    format!("state file {}: {why}{}", path.display(), kept(&kept_as)),
+                );
+                let (start, usec) = from(state);
+                (start, usec, !self.opts.dry_run)
+            }
+            Loaded::Damaged {
+                kept_as,
+                resume_usec,
+                why,
+            } => {
+                self.problem(
+                    "state",
+                    format!(
+                        "state file {}: {why}{}; resuming at {} (alerts since then may be mailed again)",
+                        path.display(),
+                        kept(&kept_as),
+                        format_time(resume_usec)
+                    ),
+                );
+                (Start::Time(resume_usec), None, false)
+            }
         })
     }
 
@@ -370,10 +416,10 @@ impl Daemon {
         }
     }
 
-    fn save_now(&mut self, point: &Start) {
+    fn save_now(&mut self, point: &Start, usec: Option<u64>) {
         let now = sys::monotonic_ms();
         let was_failing = self.saver.failing.is_some();
-        if let Err(why) = self.saver.save(point, now) {
+        if let Err(why) = self.saver.save(point, usec, now) {
             if !was_failing {
                 self.problem_at(
                     "save",
@@ -387,20 +433,20 @@ impl Daemon {
     }
 
     fn maybe_save(&mut self, now_ms: u64, force: bool) {
-        if self.saver.path.is_none() || (!force && now_ms < self.saver.last_ms + SAVE_INTERVAL_MS) {
+        if self.saver.file.is_none() || (!force && now_ms < self.saver.last_ms + SAVE_INTERVAL_MS) {
             return;
         }
-        let point = savable(
+        let (point, usec) = savable(
             self.outbox.holds(),
             self.reader.last(),
             self.reader.started(),
         );
-        self.save_now(&point);
+        self.save_now(&point, usec);
     }
 
     fn save_deadline_ms(&self) -> Option<u64> {
-        self.saver.path.as_ref()?;
-        let point = savable(
+        self.saver.file.as_ref()?;
+        let (point, _) = savable(
             self.outbox.holds(),
             self.reader.last(),
             self.reader.started(),

@@ -138,7 +138,7 @@ mod tests {
     }
 
     fn saved(o: &Outbox, last: u64) -> Start {
-        savable(o.holds(), Some(&mark(last)), &Start::Head)
+        savable(o.holds(), Some(&mark(last)), &Start::Head).0
     }
 
     #[test]

@@ -42,18 +42,19 @@ pub enum Start {
 }
 
 /// The position a restart must resume from: at the oldest held entry, else
-/// after the last entry read, else where this run started.
+/// after the last entry read, else where this run started; with the time
+/// of the entry it names, when there is one.
 pub fn savable<'a>(
     holds: impl IntoIterator<Item = &'a Mark>,
     last_read: Option<&Mark>,
     started: &Start,
-) -> Start {
+) -> (Start, Option<u64>) {
     if let Some(oldest) = holds.into_iter().min_by_key(|m| m.seq) {
-        return Start::At(oldest.cursor.clone());
+        return (Start::At(oldest.cursor.clone()), Some(oldest.usec));
     }
     match last_read {
-        Some(m) => Start::After(m.cursor.clone()),
-        None => started.clone(),
+        Some(m) => (Start::After(m.cursor.clone()), Some(m.usec)),
+        None => (started.clone(), None),
     }
 }
 
@@ -162,20 +163,23 @@ mod tests {
     #[test]
     fn savable_is_the_oldest_hold_else_after_the_last_read_else_the_start() {
         let started = Start::Time(5);
-        assert_eq!(savable([], None, &started), started);
+        assert_eq!(savable([], None, &started), (started.clone(), None));
         let last = mark(9, 9);
         assert_eq!(
             savable([], Some(&last), &started),
-            Start::After(last.cursor.clone())
+            (Start::After(last.cursor.clone()), Some(90))
         );
         // Holds in any order: the one read first wins, whatever its cursor.
         let (a, b) = (mark(7, 3), mark(2, 5));
         assert_eq!(
             savable([&b, &a], Some(&last), &started),
-            Start::At(a.cursor.clone())
+            (Start::At(a.cursor.clone()), Some(70))
         );
         // A hold counts even before anything else was read.
-        assert_eq!(savable([&b], None, &Start::Tail), Start::At(b.cursor));
+        assert_eq!(
+            savable([&b], None, &Start::Tail),
+            (Start::At(b.cursor), Some(20))
+        );
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Reader {
             Start::After(c) | Start::At(c) => {
                 let inclusive = matches!(start, Start::At(_));
                 self.gaps.expect_after(c, known_usec, inclusive);
-                problem = self.seek_cursor(c, inclusive)?;
+                problem = self.seek_cursor(c, inclusive, known_usec)?;
                 start.clone()
             }
         };
@@ -162,11 +162,24 @@ impl Reader {
         Ok(Start::After(cursor))
     }
 
-    fn seek_cursor(&mut self, cursor: &str, inclusive: bool) -> Result<Option<String>, Error> {
+    fn seek_cursor(
+        &mut self,
+        cursor: &str,
+        inclusive: bool,
+        known_usec: Option<u64>,
+    ) -> Result<Option<String>, Error> {
         let j = &mut self.journal;
         if let Err(e) = j.seek_cursor(cursor) {
-            // Not a cursor libsystemd can use at all: the end is the only
-            // place left that loses nothing of what comes.
+            // Not a cursor libsystemd can use: its entry's time, if known,
+            // else the end, the only place left that loses nothing new.
+            if let Some(usec) = known_usec {
+                j.seek_realtime_usec(usec)
+                    .context(|| "seeking the journal by time".into())?;
+                return Ok(Some(format!(
+                    "the saved position is unusable ({e}); reading from its time, {}",
+                    crate::daemon::format_time(usec)
+                )));
+            }
             self.seek_tail()?;
             return Ok(Some(format!(
                 "the saved position is unusable ({e}); reading from the end"

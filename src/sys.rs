@@ -469,6 +469,17 @@ impl Drop for Child {
     }
 }
 
+// --- State file lock (src/state.rs) -----------------------------------------
+
+/// flock(2): `operation` is `LOCK_EX`, `LOCK_SH` or `LOCK_UN`, with
+/// `LOCK_NB` to fail with `EWOULDBLOCK` instead of waiting. The lock belongs
+/// to the open file description, so it lasts until `fd` (and every
+/// duplicate of it) is closed.
+pub fn flock(fd: std::os::fd::BorrowedFd<'_>, operation: libc::c_int) -> io::Result<()> {
+    // SAFETY: flock only acts on the descriptor, which the borrow keeps open.
+    cvt(unsafe { libc::flock(fd.as_raw_fd(), operation) }).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -685,12 +685,10 @@ fn unreadable_state_file_is_an_error_not_a_restart_at_the_end() {
     );
     // A directory where the state file should be: reading it fails (EISDIR).
     fs::create_dir(dir.path().join("cursor")).unwrap();
-    let conf = config(
-        dir.path(),
-        Path::new("/bin/true"),
-        "",
-        "[match]\nMESSAGE = x",
-    );
+    // A sendmail that reads the message (/bin/true may exit before it is
+    // written: a failed delivery).
+    let fake = FakeSendmail::new();
+    let conf = config(dir.path(), fake.path(), "", "[match]\nMESSAGE = x");
     let out = logmon(&[
         "-c",
         conf.to_str().unwrap(),
@@ -705,7 +703,8 @@ fn unreadable_state_file_is_an_error_not_a_restart_at_the_end() {
         text(&out.stderr)
     );
     assert!(dir.path().join("cursor").is_dir());
-    // A garbled one is reported and replaced: there is nothing to resume.
+    // A garbled one is reported, kept as cursor.bad and replaced; with no
+    // good copy logmon resumes before its mtime, never at the end.
     fs::remove_dir(dir.path().join("cursor")).unwrap();
     fs::write(dir.path().join("cursor"), "garbage\n").unwrap();
     let out = logmon(&[
@@ -716,8 +715,21 @@ fn unreadable_state_file_is_an_error_not_a_restart_at_the_end() {
         journal_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("ignoring state file"));
+    assert!(
+        text(&out.stderr).contains("is damaged"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("cursor.bad")).unwrap(),
+        "garbage\n"
+    );
+    assert_eq!(
+        fake.mails().len(),
+        1,
+        "the entry logged before the damage is mailed again"
+    );
     assert!(fs::read_to_string(dir.path().join("cursor"))
         .unwrap()
-        .starts_with("s="));
+        .starts_with("logmon-state 2\nposition after s="));
 }

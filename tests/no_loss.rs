@@ -264,9 +264,14 @@ fn journal_after(ns: &str, state: &str) -> String {
     let mut cmd = Command::new("journalctl");
     cmd.arg(format!("--namespace={ns}"))
         .args(["-o", "cat", "--no-pager"]);
-    // The state file holds `CURSOR` (resume after it), `at CURSOR` (resume
-    // at it, itself included) or `head`.
-    let state = state.trim();
+    // The state file's position (format 2's `position` line, or format 1's
+    // one line) is `after CURSOR` or a bare `CURSOR` (resume after it),
+    // `at CURSOR` (resume at it, itself included) or `head`.
+    let state = state
+        .lines()
+        .find_map(|l| l.strip_prefix("position "))
+        .unwrap_or(state.trim());
+    let state = state.strip_prefix("after ").unwrap_or(state);
     if let Some(cursor) = state.strip_prefix("at ") {
         cmd.arg(format!("--cursor={cursor}"));
     } else if state != "head" {
@@ -1008,7 +1013,10 @@ fn first_start_on_an_empty_journal_loses_nothing() {
     );
     lm.wait_started();
     let initial = read_state(&state);
-    assert_eq!(initial.trim(), "head", "state after a start on no entries");
+    assert!(
+        initial.lines().any(|l| l == "position head"),
+        "state after a start on no entries: {initial:?}"
+    );
 
     let msgs = [
         "empty journal error one",
