@@ -288,7 +288,11 @@ impl Daemon {
             } => {
                 self.problem(
                     "state",
-                    format!("state file {}: {why}{}", path.display(), kept(&kept_as)),
+                    format!(
+                        "state file {} is damaged: {why}{}",
+                        path.display(),
+                        kept(&kept_as)
+                    ),
                 );
                 let (start, usec) = from(state);
                 (start, usec, !self.opts.dry_run)
@@ -301,9 +305,10 @@ impl Daemon {
                 self.problem(
                     "state",
                     format!(
-                        "state file {}: {why}{}; resuming at {} (alerts since then may be mailed again)",
+                        "state file {} is damaged: {why}{}; resuming {} minutes before its modification time, at {} (alerts since then may be mailed again)",
                         path.display(),
                         kept(&kept_as),
+                        state::RESUME_MARGIN_USEC / 60_000_000,
                         format_time(resume_usec)
                     ),
                 );
