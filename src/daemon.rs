@@ -12,6 +12,7 @@ use crate::batch::{Alert, Batcher, Policy, MAX_MESSAGE};
 use crate::cli::Since;
 use crate::config::{Boot, Config, Source};
 use crate::error::{Context, Error};
+use crate::jfiles;
 use crate::journal::{Change, Journal};
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
@@ -70,6 +71,10 @@ pub struct Monitor {
     watchdog: Option<sys::Watchdog>,
     /// The `--since` time this run started at, if any (for a reopen).
     start_usec: Option<u64>,
+    /// Some journal files were not read (not opened, truncated): `--once`
+    /// then exits 1.
+    incomplete: bool,
+    unopened: jfiles::Reported,
 }
 
 pub fn open_journal(source: &Source) -> Result<Journal, Error> {
@@ -118,7 +123,7 @@ impl Monitor {
         // Only a .service of our own: a login session's scope holds the
         // admin's shell too, whose errors must still alert.
         let own_unit = sys::pid_unit(own_pid).filter(|u| u.ends_with(".service"));
-        Ok(Monitor {
+        let mut monitor = Monitor {
             batcher: Batcher::new(policy(&config)),
             config,
             opts,
@@ -135,7 +140,89 @@ impl Monitor {
             status_sent: String::new(),
             watchdog: sys::Watchdog::from_env(),
             start_usec: None,
-        })
+            incomplete: false,
+            unopened: jfiles::Reported::default(),
+        };
+        monitor.warn_unopened();
+        Ok(monitor)
+    }
+
+    /// Journal files libsystemd did not open hold entries logmon never
+    /// reads: name each one, once (issue 8). Files this user may not read
+    /// are one line, and no failure: that is what the user may see.
+    fn warn_unopened(&mut self) {
+        let (fresh, total) = self.unopened.update(&self.config.source);
+        let mut denied = 0;
+        for (path, why) in &fresh {
+            if let jfiles::Reason::Denied = why {
+                denied += 1;
+                continue;
+            }
+            log!(
+                WARNING,
+                "journal file {} not opened ({why}): its entries are not read",
+                path.display()
+            );
+        }
+        if total > 0 {
+            self.incomplete = true;
+        }
+        if fresh.len() > denied {
+            log!(WARNING, "{total} journal files not opened");
+        }
+        if denied > 0 {
+            log!(
+                NOTICE,
+                "{denied} journal files are not readable by this user and not read"
+            );
+        }
+    }
+
+    /// After a read: did a journal file shrink under us (a SIGBUS that
+    /// crate::sigbus survived)? Then name the file (issue 8).
+    fn truncation_seen(&mut self) -> bool {
+        let faults = crate::sigbus::take();
+        if faults == 0 {
+            return false;
+        }
+        self.incomplete = true;
+        let files = jfiles::truncated(&self.config.source);
+        for path in &files {
+            log!(
+                ERR,
+                "journal file {} was truncated while logmon read it; its entries past the cut are lost",
+                path.display()
+            );
+        }
+        if files.is_empty() {
+            log!(
+                ERR,
+                "SIGBUS reading the journal (page {:#x}), but no journal file is shorter than its header says: \
+                 a file was truncated and removed, or its storage failed",
+                crate::sigbus::last_address().unwrap_or(0)
+            );
+        }
+        true
+    }
+
+    /// After a truncated file: a fresh journal at the current entry (the
+    /// truncated file, which libsystemd now refuses, is then reported as not
+    /// opened). Without a current entry (none read yet, or it was in that
+    /// file, which libsystemd dropped, and its cursor is gone) the old
+    /// handle still knows where it was, so read on with it. Returns the
+    /// journal fd to poll.
+    fn reopen_after_truncation(&mut self, journal_fd: Option<libc::c_int>) -> Option<libc::c_int> {
+        let on_entry = self.read_any && !self.unread_current && self.journal.cursor().is_ok();
+        if !on_entry {
+            return journal_fd;
+        }
+        match self.reopen() {
+            Ok(fd) => fd,
+            Err(e) => {
+                log!(ERR, "{e}; reading on without reopening");
+                journal_fd
+            }
+        }
     }
 
     /// The realtime of the current boot's first entry. The boot is the
@@ -545,6 +632,9 @@ impl Monitor {
     pub fn run_once(&mut self) -> bool {
         loop {
             let more = self.drain(CHUNK);
+            if self.truncation_seen() {
+                self.reopen_after_truncation(None);
+            }
             if self.batcher.pending().is_full() && !self.deliver(self.config.mail.timeout_ms) {
                 return false;
             }
@@ -554,6 +644,9 @@ impl Monitor {
         }
         let ok = self.batcher.is_empty() || self.deliver(self.config.mail.timeout_ms);
         self.maybe_save(sys::monotonic_ms(), true);
+        if self.incomplete {
+            log!(ERR, "some journal files were not read (see above)");
+        }
         log!(
             INFO,
             "read {} entries, {} alerts, {} mails",
@@ -561,7 +654,7 @@ impl Monitor {
             self.stats.alerts,
             self.stats.mails
         );
-        ok
+        ok && !self.incomplete
     }
 
     /// Follow the journal until SIGTERM or SIGINT.
@@ -590,6 +683,10 @@ impl Monitor {
         loop {
             if more {
                 more = self.drain(CHUNK);
+            }
+            if self.truncation_seen() {
+                journal_fd = self.reopen_after_truncation(journal_fd);
+                more = true;
             }
             let mut now = sys::monotonic_ms();
             if self.batcher.is_due(now) {
@@ -654,6 +751,9 @@ impl Monitor {
                 },
                 None if sys::monotonic_ms() >= reopen_at => {
                     journal_fd = self.reopen()?;
+                    if journal_fd.is_some() {
+                        log!(NOTICE, "watching the journal again");
+                    }
                     reopen_at = sys::monotonic_ms() + FALLBACK_POLL_MS;
                     more = true;
                 }
@@ -694,13 +794,8 @@ impl Monitor {
             None => return Ok(None),
         }
         self.journal = journal;
-        match self.journal.fd() {
-            Ok(fd) => {
-                log!(NOTICE, "watching the journal again");
-                Ok(Some(fd))
-            }
-            Err(_) => Ok(None),
-        }
+        self.warn_unopened();
+        Ok(self.journal.fd().ok())
     }
 
     /// SIGTERM/SIGINT: one bounded last try to send, save, and go.

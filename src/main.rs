@@ -10,6 +10,7 @@ mod config;
 mod daemon;
 mod error;
 mod files;
+mod jfiles;
 #[allow(unsafe_code)]
 mod journal;
 mod log;
@@ -17,6 +18,8 @@ mod mail;
 mod prescreen;
 mod rules;
 mod sendmail;
+#[allow(unsafe_code)]
+mod sigbus;
 mod state;
 #[allow(unsafe_code)]
 mod sys;
@@ -24,7 +27,7 @@ mod sys;
 use crate::cli::Command;
 use crate::config::{Config, Source};
 use crate::error::{Context, Error};
-use crate::log::{log, ERR};
+use crate::log::{log, ERR, WARNING};
 use std::path::PathBuf;
 
 const DEFAULT_CONFIG: &str = "/etc/logmon.conf";
@@ -82,6 +85,20 @@ fn run() -> Result<i32, Error> {
     if opts.test_mail {
         daemon::test_mail(&config, opts.dry_run)?;
         return Ok(0);
+    }
+    // Before the journal is opened: survive a journal file truncated under
+    // us, and let libsystemd open every file (issue 8).
+    if let Err(e) = sigbus::install() {
+        log!(
+            WARNING,
+            "cannot catch SIGBUS ({e}): a journal file truncated while read will kill logmon"
+        );
+    }
+    if let Err(e) = sys::raise_nofile_limit() {
+        log!(
+            WARNING,
+            "cannot raise the open-file limit to its hard limit: {e}"
+        );
     }
     // Block the signals before anything else can be interrupted by them.
     let signals = if opts.once {
