@@ -17,13 +17,13 @@ use crate::delivery::{Job, Outcome};
 use crate::engine::Engine;
 use crate::error::{Context, Error};
 use crate::identity::OwnIdentity;
+use crate::jfiles;
 use crate::journal::Change;
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
 use crate::outbox::Outbox;
 use crate::position::{savable, Gap, Start};
 use crate::reader::{Reader, Step};
-use crate::rules::Fields as _;
 use crate::state::{self, Loaded, Position, State, StateFile};
 use crate::sys;
 use std::collections::HashMap;
@@ -80,7 +80,12 @@ fn policy(config: &Config) -> Policy {
 
 /// The state file: saves the derived position, says so when it cannot.
 struct Saver {
-    /// Locked for this run; `None` with no state file or in `--dry-run`.
+    /// The state file to keep; `None` with none configured or in
+    /// `--dry-run`.
+    path: Option<PathBuf>,
+    /// Locked for this run, once it could be (a full or read-only state
+    /// directory may refuse even the lock file: logmon then runs on,
+    /// degraded and saying so, and tries again at each save).
     file: Option<StateFile>,
     saved: Option<Position>,
     last_ms: u64,
@@ -92,7 +97,7 @@ impl Saver {
     /// Save `start` if it is a position the state file can hold and is not
     /// saved already. Err(why) when it could not be written.
     fn save(&mut self, start: &Start, usec: Option<u64>, now_ms: u64) -> Result<bool, String> {
-        let Some(file) = &mut self.file else {
+        let Some(path) = &self.path else {
             return Ok(false);
         };
         let position = match start {
@@ -103,13 +108,24 @@ impl Saver {
             // covers it (at least once).
             Start::Time(_) | Start::Tail => return Ok(false),
         };
-        if self.saved.as_ref() == Some(&position) {
+        if self.saved.as_ref() == Some(&position) && self.failing.is_none() {
             return Ok(false);
         }
         self.last_ms = now_ms;
         let state = State {
             position: position.clone(),
             position_usec: usec,
+        };
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => match StateFile::open(path) {
+                Ok(file) => self.file.insert(file),
+                Err(e) => {
+                    let why = format!("cannot save the journal position: {e}");
+                    self.failing = Some(why.clone());
+                    return Err(why);
+                }
+            },
         };
         match file.save(&state) {
             Ok(()) => {
@@ -120,7 +136,7 @@ impl Saver {
             Err(e) => {
                 let why = format!(
                     "cannot save the journal position to {}: {e}",
-                    file.path().display()
+                    path.display()
                 );
                 self.failing = Some(why.clone());
                 Err(why)
@@ -142,6 +158,10 @@ pub struct Daemon {
     watchdog: Option<sys::Watchdog>,
     /// Per kind of self-alert: when one was last queued.
     notices_at: HashMap<&'static str, u64>,
+    /// Journal files not opened that were reported already.
+    unopened: jfiles::Reported,
+    /// Some journal files were not read (not opened, truncated).
+    incomplete: bool,
 }
 
 impl Daemon {
@@ -151,11 +171,19 @@ impl Daemon {
         }
         // Lock first: a second logmon on the same state file (an admin's
         // --once beside the service) must change nothing at all.
-        let file = match (&config.state_file, opts.dry_run) {
-            (Some(path), false) => {
-                Some(StateFile::open(path).map_err(|e| Error::Runtime(e.to_string()))?)
+        let path = config.state_file.clone().filter(|_| !opts.dry_run);
+        let mut failing = None;
+        let file = match path.as_deref().map(StateFile::open) {
+            None => None,
+            Some(Ok(file)) => Some(file),
+            Some(Err(e @ state::OpenError::InUse { .. })) => {
+                return Err(Error::Runtime(e.to_string()))
             }
-            _ => None,
+            // Reported (loudly) once the daemon is up; retried at each save.
+            Some(Err(e)) => {
+                failing = Some(format!("cannot save the journal position: {e}"));
+                None
+            }
         };
         let reader = Reader::open(&config.source)?;
         Ok(Daemon {
@@ -169,10 +197,11 @@ impl Daemon {
             outbox: Outbox::new(policy(&config)),
             job: None,
             saver: Saver {
+                path,
                 file,
                 saved: None,
                 last_ms: 0,
-                failing: None,
+                failing,
             },
             config,
             opts,
@@ -180,13 +209,91 @@ impl Daemon {
             status_sent: String::new(),
             watchdog: sys::Watchdog::from_env(),
             notices_at: HashMap::new(),
+            unopened: jfiles::Reported::default(),
+            incomplete: false,
         })
+    }
+
+    /// Journal files libsystemd did not open (or dropped after a read
+    /// error) hold entries logmon never reads, and libsystemd says nothing:
+    /// name each one, once. Files this user may not read are one notice,
+    /// not a failure: that is what the user may see.
+    fn check_files(&mut self) {
+        let (fresh, total) = self.unopened.update(&self.config.source);
+        let mut denied = 0;
+        for (path, why) in &fresh {
+            if let jfiles::Reason::Denied = why {
+                denied += 1;
+                continue;
+            }
+            log!(
+                WARNING,
+                "journal file {} not opened ({why}): its entries are not read",
+                path.display()
+            );
+        }
+        if total > 0 {
+            self.incomplete = true;
+        }
+        if fresh.len() > denied {
+            self.problem(
+                "unopened",
+                format!("{total} journal files are not read (not opened, or dropped after a read error): see logmon's log for which"),
+            );
+        }
+        if denied > 0 {
+            log!(
+                NOTICE,
+                "{denied} journal files are not readable by this user and not read"
+            );
+        }
+    }
+
+    /// After a read: did a journal file shrink under us (a SIGBUS that
+    /// `sigbus` survived)? Name the file and open the journal afresh at
+    /// the last entry read (libsystemd now refuses the cut file; what it
+    /// held past the cut is lost, and a sequence gap may count it).
+    /// True when the journal was reopened.
+    fn survive_truncation(&mut self) -> Result<bool, Error> {
+        if crate::sigbus::take() == 0 {
+            return Ok(false);
+        }
+        self.incomplete = true;
+        let files = jfiles::truncated(&self.config.source);
+        let text = if files.is_empty() {
+            format!(
+                "SIGBUS reading the journal (page {:#x}), but no journal file is shorter than its header says: a file was truncated and removed, or its storage failed",
+                crate::sigbus::last_address().unwrap_or(0)
+            )
+        } else {
+            let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "journal file {} was truncated while logmon read it; its entries past the cut are lost",
+                names.join(", ")
+            )
+        };
+        self.problem("truncated", text);
+        if let Some(problem) = self.reader.reopen()? {
+            log!(NOTICE, "{problem}");
+        }
+        self.check_files();
+        Ok(true)
     }
 
     /// Set the start position: `--since`, else the saved cursor, else the
     /// end (saved at once on a first start, so a kill right after start
     /// loses nothing).
     pub fn position(&mut self) -> Result<(), Error> {
+        if let Some(why) = self.saver.failing.clone() {
+            self.problem_at(
+                "save",
+                format!(
+                    "{why}; after a restart logmon may mail old alerts again or start at the end"
+                ),
+                sys::monotonic_ms(),
+            );
+        }
+        self.check_files();
         let (start, usec, save_at_once) = self.start()?;
         if let Some(problem) = self.reader.seek(&start, usec)? {
             self.problem("position", problem);
@@ -208,7 +315,7 @@ impl Daemon {
         let time = match &since {
             Some(Since::Tail) => return Ok((Start::Tail, None, false)),
             Some(Since::Boot) => {
-                return Ok(match self.boot_start_usec() {
+                return Ok(match self.reader.boot_start_usec() {
                     Some(t) => (Start::Time(t), None, false),
                     None => {
                         log!(
@@ -231,7 +338,7 @@ impl Daemon {
         // and never for other hosts' journals (directory =).
         let clamp = self.config.boot == Boot::Current
             && !matches!(self.config.source, Source::Directory(_));
-        match self.boot_start_usec().filter(|&b| clamp && b > time) {
+        match self.reader.boot_start_usec().filter(|&b| clamp && b > time) {
             Some(b) => {
                 log!(
                     NOTICE,
@@ -250,7 +357,8 @@ impl Daemon {
         };
         let loaded = match &self.saver.file {
             Some(file) => file.load(),
-            // --dry-run reads it as it is and keeps nothing.
+            // --dry-run, or not locked (see Saver): read it as it is and
+            // keep nothing.
             None => state::read(&path),
         };
         // Unreadable (permissions, I/O): never overwrite it with the tail,
@@ -315,38 +423,6 @@ impl Daemon {
                 (Start::Time(resume_usec), None, false)
             }
         })
-    }
-
-    /// The realtime of the current boot's first entry. The boot is the
-    /// kernel's boot ID, or, where that cannot be read (ProcSubset=pid) or
-    /// has no entries (a container logs under another ID than it reads),
-    /// the boot of the newest entry in the journal.
-    fn boot_start_usec(&mut self) -> Option<u64> {
-        let kernel = crate::journal::boot_id().ok();
-        if let Some(t) = kernel.and_then(|id| self.first_entry_of_boot(&id)) {
-            return Some(t);
-        }
-        let j = self.reader.journal();
-        let newest = j.seek_tail().and_then(|()| j.previous());
-        let id = match newest {
-            Ok(true) => j
-                .field("_BOOT_ID")
-                .map(|v| String::from_utf8_lossy(v).into_owned()),
-            _ => None,
-        }?;
-        self.first_entry_of_boot(&id)
-    }
-
-    fn first_entry_of_boot(&mut self, boot_id: &str) -> Option<u64> {
-        let j = self.reader.journal();
-        j.add_match(format!("_BOOT_ID={boot_id}").as_bytes()).ok()?;
-        let found = j.seek_head().and_then(|()| j.next());
-        let usec = match found {
-            Ok(true) => j.realtime_usec().ok(),
-            _ => None,
-        };
-        j.flush_matches();
-        usec
     }
 
     /// Read for at most [`READ_BUDGET_MS`]; true when there may be more now.
@@ -438,7 +514,7 @@ impl Daemon {
     }
 
     fn maybe_save(&mut self, now_ms: u64, force: bool) {
-        if self.saver.file.is_none() || (!force && now_ms < self.saver.last_ms + SAVE_INTERVAL_MS) {
+        if self.saver.path.is_none() || (!force && now_ms < self.saver.last_ms + SAVE_INTERVAL_MS) {
             return;
         }
         let (point, usec) = savable(
@@ -450,7 +526,7 @@ impl Daemon {
     }
 
     fn save_deadline_ms(&self) -> Option<u64> {
-        self.saver.file.as_ref()?;
+        self.saver.path.as_ref()?;
         let (point, _) = savable(
             self.outbox.holds(),
             self.reader.last(),
@@ -464,7 +540,8 @@ impl Daemon {
             (Start::Head, Some(Position::Head)) => false,
             _ => true,
         };
-        unsaved.then_some(self.saver.last_ms + SAVE_INTERVAL_MS)
+        // A failing save is tried again at every interval.
+        (unsaved || self.saver.failing.is_some()).then_some(self.saver.last_ms + SAVE_INTERVAL_MS)
     }
 
     /// Compose the collected mail and start carrying it. `Some(accepted)`
@@ -574,7 +651,8 @@ impl Daemon {
     pub fn run_once(&mut self) -> Result<bool, Error> {
         let mut ok = true;
         loop {
-            let more = self.read()?;
+            let mut more = self.read()?;
+            more |= self.survive_truncation()?;
             if self.outbox.is_full() || (!more && !self.outbox.is_idle()) {
                 ok &= self.deliver_blocking();
             }
@@ -582,7 +660,13 @@ impl Daemon {
                 break;
             }
         }
+        // libsystemd drops a file it fails to read (ENOMEM, EIO) without
+        // telling: a read that ended early looks like the end.
+        self.check_files();
         self.maybe_save(sys::monotonic_ms(), true);
+        if self.incomplete {
+            log!(ERR, "some journal files were not read (see above)");
+        }
         log!(
             INFO,
             "read {} entries, {} alerts, {} mails",
@@ -590,7 +674,7 @@ impl Daemon {
             self.stats.alerts,
             self.stats.mails
         );
-        Ok(ok && self.saver.failing.is_none())
+        Ok(ok && self.saver.failing.is_none() && !self.incomplete)
     }
 
     fn deliver_blocking(&mut self) -> bool {
@@ -640,6 +724,10 @@ impl Daemon {
                     }
                 };
             }
+            if self.survive_truncation()? {
+                journal_fd = self.watch();
+                more = true;
+            }
             let now = sys::monotonic_ms();
             self.step_delivery(now);
             if self.job.is_none() && self.outbox.is_due(now) {
@@ -662,7 +750,7 @@ impl Daemon {
             let mut fds = vec![sys::pollfd(signals.as_raw_fd(), libc::POLLIN)];
             match journal_fd {
                 Some(fd) => {
-                    let j = self.reader.journal();
+                    let j = self.reader.journal().context(|| "the journal".into())?;
                     let events = j.events().context(|| "sd_journal_get_events".into())?;
                     fds.push(sys::pollfd(fd, events));
                     let t = j.timeout_ms().context(|| "sd_journal_get_timeout".into())?;
@@ -697,13 +785,22 @@ impl Daemon {
                     .process()
                     .context(|| "sd_journal_process".into())?
                 {
-                    Change::Append | Change::Invalidate => more = true,
+                    Change::Append => more = true,
+                    // Files came or went: one may have been dropped unread.
+                    Change::Invalidate => {
+                        more = true;
+                        self.check_files();
+                    }
                     Change::Nop => {}
                 },
                 None if sys::monotonic_ms() >= reopen_at => {
-                    if let Some(problem) = self.reader.reopen()? {
-                        self.problem("position", problem);
+                    match self.reader.reopen() {
+                        Ok(Some(problem)) => self.problem("position", problem),
+                        Ok(None) => {}
+                        // Tried again at the next turn of the timer.
+                        Err(e) => self.problem("reopen", format!("reopening the journal: {e}")),
                     }
+                    self.check_files();
                     journal_fd = self.watch();
                     reopen_at = sys::monotonic_ms() + FALLBACK_POLL_MS;
                     more = true;

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod files;
 mod identity;
+mod jfiles;
 #[allow(unsafe_code)]
 mod journal;
 mod log;
@@ -22,6 +23,8 @@ mod position;
 mod prescreen;
 mod reader;
 mod rules;
+#[allow(unsafe_code)]
+mod sigbus;
 mod state;
 #[allow(unsafe_code)]
 mod sys;
@@ -29,7 +32,7 @@ mod sys;
 use crate::cli::Command;
 use crate::config::{Config, Source};
 use crate::error::{Context, Error};
-use crate::log::{log, ERR};
+use crate::log::{log, ERR, WARNING};
 use std::path::PathBuf;
 
 const DEFAULT_CONFIG: &str = "/etc/logmon.conf";
@@ -91,6 +94,20 @@ fn run() -> Result<i32, Error> {
     if opts.test_mail {
         daemon::test_mail(&config, opts.dry_run)?;
         return Ok(0);
+    }
+    // Before the journal is opened: survive a journal file truncated under
+    // us, and let libsystemd open every file (issue 8).
+    if let Err(e) = sigbus::install() {
+        log!(
+            WARNING,
+            "cannot catch SIGBUS ({e}): a journal file truncated while read will kill logmon"
+        );
+    }
+    if let Err(e) = sys::raise_nofile_limit() {
+        log!(
+            WARNING,
+            "cannot raise the open-file limit to its hard limit: {e}"
+        );
     }
     // Block the signals before anything else can be interrupted by them.
     let signals = if opts.once {

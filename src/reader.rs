@@ -22,7 +22,9 @@ use std::path::PathBuf;
 const DATA_THRESHOLD: usize = 64 * 1024;
 
 pub struct Reader {
-    journal: Journal,
+    /// `None` only between closing a handle and a failed reopen: every
+    /// call then fails until a reopen succeeds.
+    journal: Option<Journal>,
     source: Source,
     /// Where this run started (resolved: never `Tail`).
     started: Start,
@@ -74,7 +76,7 @@ pub fn namespace_dirs(ns: &str) -> Vec<PathBuf> {
 impl Reader {
     pub fn open(source: &Source) -> Result<Reader, Error> {
         Ok(Reader {
-            journal: open_journal(source)?,
+            journal: Some(open_journal(source)?),
             source: source.clone(),
             started: Start::Head,
             last: None,
@@ -93,8 +95,11 @@ impl Reader {
         }
     }
 
-    pub fn journal(&mut self) -> &mut Journal {
-        &mut self.journal
+    /// The open handle; an error while a reopen has failed.
+    pub fn journal(&mut self) -> io::Result<&mut Journal> {
+        self.journal
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the journal is closed (a reopen failed)"))
     }
 
     /// Position the journal at `start`. `known_usec` is the time of the
@@ -116,8 +121,8 @@ impl Reader {
             }
             Start::Tail => self.seek_tail()?,
             Start::Time(usec) => {
-                self.journal
-                    .seek_realtime_usec(*usec)
+                self.journal()
+                    .and_then(|j| j.seek_realtime_usec(*usec))
                     .context(|| "seeking the journal by time".into())?;
                 start.clone()
             }
@@ -133,8 +138,8 @@ impl Reader {
     }
 
     fn seek_head(&mut self) -> Result<(), Error> {
-        self.journal
-            .seek_head()
+        self.journal()
+            .and_then(|j| j.seek_head())
             .context(|| "seeking to the journal head".into())
     }
 
@@ -144,7 +149,9 @@ impl Reader {
     /// from a tail position libsystemd would return only the last entry of
     /// a file that appears later.
     fn seek_tail(&mut self) -> Result<Start, Error> {
-        let j = &mut self.journal;
+        let j = self
+            .journal()
+            .context(|| "seeking to the journal tail".into())?;
         j.seek_tail()
             .context(|| "seeking to the journal tail".into())?;
         if !j.previous().context(|| "reading the journal tail".into())? {
@@ -168,7 +175,11 @@ impl Reader {
         inclusive: bool,
         known_usec: Option<u64>,
     ) -> Result<Option<String>, Error> {
-        let j = &mut self.journal;
+        let Some(j) = self.journal.as_mut() else {
+            return Err(Error::Runtime(
+                "the journal is closed (a reopen failed)".into(),
+            ));
+        };
         if let Err(e) = j.seek_cursor(cursor) {
             // Not a cursor libsystemd can use: its entry's time, if known,
             // else the end, the only place left that loses nothing new.
@@ -212,17 +223,50 @@ impl Reader {
         )))
     }
 
+    /// The realtime of the current boot's first entry. The boot is the
+    /// kernel's boot ID, or, where that cannot be read (ProcSubset=pid) or
+    /// has no entries (a container logs under another ID than it reads),
+    /// the boot of the newest entry in the journal.
+    pub fn boot_start_usec(&mut self) -> Option<u64> {
+        let kernel = crate::journal::boot_id().ok();
+        if let Some(t) = kernel.and_then(|id| self.first_entry_of_boot(&id)) {
+            return Some(t);
+        }
+        let j = self.journal().ok()?;
+        let newest = j.seek_tail().and_then(|()| j.previous());
+        let id = match newest {
+            Ok(true) => j
+                .field("_BOOT_ID")
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+            _ => None,
+        }?;
+        self.first_entry_of_boot(&id)
+    }
+
+    fn first_entry_of_boot(&mut self, boot_id: &str) -> Option<u64> {
+        let j = self.journal().ok()?;
+        j.add_match(format!("_BOOT_ID={boot_id}").as_bytes()).ok()?;
+        let found = j.seek_head().and_then(|()| j.next());
+        let usec = match found {
+            Ok(true) => j.realtime_usec().ok(),
+            _ => None,
+        };
+        j.flush_matches();
+        usec
+    }
+
     /// Move to the next entry.
     pub fn step(&mut self) -> io::Result<Step> {
         if self.on_unread {
             self.on_unread = false;
-        } else if !self.journal.next()? {
+        } else if !self.journal()?.next()? {
             return Ok(Step::End);
         }
         self.cache.clear();
         self.count += 1;
-        let cursor = self.journal.cursor()?;
-        let usec = self.journal.realtime_usec()?;
+        let j = self.journal()?;
+        let cursor = j.cursor()?;
+        let usec = j.realtime_usec()?;
         let gap = self.gaps.observe(&cursor, usec);
         let mark = Mark {
             cursor,
@@ -233,10 +277,11 @@ impl Reader {
         Ok(Step::Entry { mark, gap })
     }
 
-    /// The current entry's fields, each looked up once.
+    /// The current entry's fields, each looked up once (none while the
+    /// journal is closed).
     pub fn entry(&mut self) -> Entry<'_> {
         Entry {
-            journal: &mut self.journal,
+            journal: self.journal.as_mut(),
             cache: &mut self.cache,
         }
     }
@@ -258,7 +303,7 @@ impl Reader {
     /// out, else at an unread entry it sits on, else its start.
     pub fn resume_point(&mut self) -> Start {
         if self.on_unread {
-            if let Ok(c) = self.journal.cursor() {
+            if let Some(Ok(c)) = self.journal.as_mut().map(|j| j.cursor()) {
                 return Start::At(c);
             }
         }
@@ -277,7 +322,10 @@ impl Reader {
         let count = self.count;
         let started = self.started.clone();
         let last = self.last.clone();
-        self.journal = open_journal(&self.source)?;
+        // Close first: with few descriptors left (a low open-file limit)
+        // the new handle needs the old one's.
+        self.journal = None;
+        self.journal = Some(open_journal(&self.source)?);
         let problem = self.seek(&point, usec)?;
         // Still the same run: its start and count stay.
         self.started = started;
@@ -289,11 +337,11 @@ impl Reader {
     }
 
     pub fn fd(&mut self) -> io::Result<libc::c_int> {
-        self.journal.fd()
+        self.journal()?.fd()
     }
 
     pub fn process(&mut self) -> io::Result<Change> {
-        self.journal.process()
+        self.journal()?.process()
     }
 }
 
@@ -315,7 +363,7 @@ impl FieldCache {
 }
 
 pub struct Entry<'r> {
-    journal: &'r mut Journal,
+    journal: Option<&'r mut Journal>,
     cache: &'r mut FieldCache,
 }
 
@@ -334,8 +382,9 @@ impl Fields for Entry<'_> {
                 slot.0.clear();
                 slot.0.push_str(name);
                 slot.1.clear();
-                slot.2 = match self.journal.data(name) {
-                    Ok(Some(v)) => {
+                let data = self.journal.as_mut().map(|j| j.data(name));
+                slot.2 = match data {
+                    Some(Ok(Some(v))) => {
                         slot.1.extend_from_slice(v);
                         true
                     }

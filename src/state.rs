@@ -206,10 +206,6 @@ impl StateFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Reads the state as [`read`] does, and keeps a damaged `PATH` as
     /// `PATH.bad`. `PATH` itself stays until the next save replaces it, so
     /// a crash before that save resumes from the same place again.

@@ -480,6 +480,41 @@ pub fn flock(fd: std::os::fd::BorrowedFd<'_>, operation: libc::c_int) -> io::Res
     cvt(unsafe { libc::flock(fd.as_raw_fd(), operation) }).map(drop)
 }
 
+// --- Open-file limit (logmon issue 8, item 3) ---
+
+fn nofile_limit() -> io::Result<libc::rlimit> {
+    let mut lim = MaybeUninit::<libc::rlimit>::uninit();
+    // SAFETY: lim is a valid out-pointer for one rlimit.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, lim.as_mut_ptr()) })?;
+    // SAFETY: getrlimit filled lim.
+    Ok(unsafe { lim.assume_init() })
+}
+
+/// The soft `RLIMIT_NOFILE`: one more than the highest descriptor number.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target.
+pub fn nofile_soft_limit() -> io::Result<u64> {
+    nofile_limit().map(|l| l.rlim_cur as u64)
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit (getrlimit(2)), so that
+/// libsystemd can open every journal file: it holds one descriptor per file
+/// and skips, without telling, each file it cannot open. Returns the soft
+/// limit before and after. logmon waits with poll(2), never select(2), so
+/// descriptors above 1024 are no problem for it.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target.
+pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
+    let mut lim = nofile_limit()?;
+    let old = lim.rlim_cur as u64;
+    if lim.rlim_cur >= lim.rlim_max {
+        return Ok((old, old));
+    }
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: lim is an initialised rlimit; the soft limit stays within the
+    // hard one, which an unprivileged process may always do.
+    cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    Ok((old, lim.rlim_cur as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -617,5 +617,5 @@ fn once_exits_1_when_reading_fails() {
     let failed = once("3");
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("reading the journal"), "{stderr}");
+    assert!(stderr.contains("journal files were not read"), "{stderr}");
 }
