@@ -12,29 +12,26 @@
 
 use crate::batch::Policy;
 use crate::cli::Since;
-use crate::config::{Boot, Config, Source};
+use crate::config::Config;
 use crate::delivery::{Job, Outcome};
 use crate::engine::Engine;
 use crate::error::{Context, Error};
 use crate::identity::OwnIdentity;
-use crate::jfiles;
 use crate::journal::Change;
+use crate::keeper::{Keeper, Resume};
 use crate::log::{log, ERR, INFO, NOTICE, WARNING};
 use crate::mail;
 use crate::outbox::Outbox;
 use crate::position::{savable, Gap, Start};
 use crate::reader::{Reader, Step};
-use crate::state::{self, Loaded, Position, State, StateFile};
 use crate::sys;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Time spent reading before the loop looks at signals, timers and the
 /// sendmail job again.
 const READ_BUDGET_MS: u64 = 100;
-/// Progress without alerts is saved at most this often (flash wear).
-const SAVE_INTERVAL_MS: u64 = 5000;
 /// SIGTERM: the last delivery (or the one running) gets at most this long.
 const EXIT_GRACE_MS: u64 = 5000;
 /// Without an inotify fd, or while a namespace has no files yet, look
@@ -58,14 +55,6 @@ struct Stats {
     last_error: String,
 }
 
-/// ` (kept as PATH)`, for a damaged state file.
-fn kept(kept_as: &Option<PathBuf>) -> String {
-    kept_as
-        .as_ref()
-        .map(|p| format!(" (kept as {})", p.display()))
-        .unwrap_or_default()
-}
-
 pub fn format_time(usec: u64) -> String {
     mail::format_time(&sys::localtime((usec / 1_000_000) as i64))
 }
@@ -78,73 +67,6 @@ fn policy(config: &Config) -> Policy {
     }
 }
 
-/// The state file: saves the derived position, says so when it cannot.
-struct Saver {
-    /// The state file to keep; `None` with none configured or in
-    /// `--dry-run`.
-    path: Option<PathBuf>,
-    /// Locked for this run, once it could be (a full or read-only state
-    /// directory may refuse even the lock file: logmon then runs on,
-    /// degraded and saying so, and tries again at each save).
-    file: Option<StateFile>,
-    saved: Option<Position>,
-    last_ms: u64,
-    /// Why the last save failed, while it does.
-    failing: Option<String>,
-}
-
-impl Saver {
-    /// Save `start` if it is a position the state file can hold and is not
-    /// saved already. Err(why) when it could not be written.
-    fn save(&mut self, start: &Start, usec: Option<u64>, now_ms: u64) -> Result<bool, String> {
-        let Some(path) = &self.path else {
-            return Ok(false);
-        };
-        let position = match start {
-            Start::After(c) => Position::After(c.clone()),
-            Start::At(c) => Position::At(c.clone()),
-            Start::Head => Position::Head,
-            // A start time with nothing read yet: the previous save still
-            // covers it (at least once).
-            Start::Time(_) | Start::Tail => return Ok(false),
-        };
-        if self.saved.as_ref() == Some(&position) && self.failing.is_none() {
-            return Ok(false);
-        }
-        self.last_ms = now_ms;
-        let state = State {
-            position: position.clone(),
-            position_usec: usec,
-        };
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => match StateFile::open(path) {
-                Ok(file) => self.file.insert(file),
-                Err(e) => {
-                    let why = format!("cannot save the journal position: {e}");
-                    self.failing = Some(why.clone());
-                    return Err(why);
-                }
-            },
-        };
-        match file.save(&state) {
-            Ok(()) => {
-                self.saved = Some(position);
-                self.failing = None;
-                Ok(true)
-            }
-            Err(e) => {
-                let why = format!(
-                    "cannot save the journal position to {}: {e}",
-                    path.display()
-                );
-                self.failing = Some(why.clone());
-                Err(why)
-            }
-        }
-    }
-}
-
 pub struct Daemon {
     config: Config,
     opts: RunOptions,
@@ -152,14 +74,12 @@ pub struct Daemon {
     reader: Reader,
     outbox: Outbox,
     job: Option<Job>,
-    saver: Saver,
+    keeper: Keeper,
     stats: Stats,
     status_sent: String,
     watchdog: Option<sys::Watchdog>,
     /// Per kind of self-alert: when one was last queued.
     notices_at: HashMap<&'static str, u64>,
-    /// Journal files not opened that were reported already.
-    unopened: jfiles::Reported,
     /// Some journal files were not read (not opened, truncated).
     incomplete: bool,
 }
@@ -171,20 +91,7 @@ impl Daemon {
         }
         // Lock first: a second logmon on the same state file (an admin's
         // --once beside the service) must change nothing at all.
-        let path = config.state_file.clone().filter(|_| !opts.dry_run);
-        let mut failing = None;
-        let file = match path.as_deref().map(StateFile::open) {
-            None => None,
-            Some(Ok(file)) => Some(file),
-            Some(Err(e @ state::OpenError::InUse { .. })) => {
-                return Err(Error::Runtime(e.to_string()))
-            }
-            // Reported (loudly) once the daemon is up; retried at each save.
-            Some(Err(e)) => {
-                failing = Some(format!("cannot save the journal position: {e}"));
-                None
-            }
-        };
+        let keeper = Keeper::open(config.state_file.as_deref(), opts.dry_run)?;
         let reader = Reader::open(&config.source)?;
         Ok(Daemon {
             engine: Engine {
@@ -196,86 +103,36 @@ impl Daemon {
             reader,
             outbox: Outbox::new(policy(&config)),
             job: None,
-            saver: Saver {
-                path,
-                file,
-                saved: None,
-                last_ms: 0,
-                failing,
-            },
+            keeper,
             config,
             opts,
             stats: Stats::default(),
             status_sent: String::new(),
             watchdog: sys::Watchdog::from_env(),
             notices_at: HashMap::new(),
-            unopened: jfiles::Reported::default(),
             incomplete: false,
         })
     }
 
-    /// Journal files libsystemd did not open (or dropped after a read
-    /// error) hold entries logmon never reads, and libsystemd says nothing:
-    /// name each one, once. Files this user may not read are one notice,
-    /// not a failure: that is what the user may see.
+    /// Journal files not read (not opened, dropped after a read error):
+    /// named in the log by the reader, one `[logmon]` notice here.
     fn check_files(&mut self) {
-        let (fresh, total) = self.unopened.update(&self.config.source);
-        let mut denied = 0;
-        for (path, why) in &fresh {
-            if let jfiles::Reason::Denied = why {
-                denied += 1;
-                continue;
-            }
-            log!(
-                WARNING,
-                "journal file {} not opened ({why}): its entries are not read",
-                path.display()
-            );
-        }
-        if total > 0 {
-            self.incomplete = true;
-        }
-        if fresh.len() > denied {
-            self.problem(
-                "unopened",
-                format!("{total} journal files are not read (not opened, or dropped after a read error): see logmon's log for which"),
-            );
-        }
-        if denied > 0 {
-            log!(
-                NOTICE,
-                "{denied} journal files are not readable by this user and not read"
-            );
+        let report = self.reader.check_files();
+        self.incomplete |= report.unread > 0;
+        if let Some(text) = report.new_problem {
+            self.problem("unopened", text);
         }
     }
 
-    /// After a read: did a journal file shrink under us (a SIGBUS that
-    /// `sigbus` survived)? Name the file and open the journal afresh at
-    /// the last entry read (libsystemd now refuses the cut file; what it
-    /// held past the cut is lost, and a sequence gap may count it).
-    /// True when the journal was reopened.
+    /// After a read: a journal file truncated under logmon (a SIGBUS that
+    /// `sigbus` survived) is named and the journal reopened. True when it
+    /// was.
     fn survive_truncation(&mut self) -> Result<bool, Error> {
-        if crate::sigbus::take() == 0 {
+        let Some(text) = self.reader.survive_truncation()? else {
             return Ok(false);
-        }
-        self.incomplete = true;
-        let files = jfiles::truncated(&self.config.source);
-        let text = if files.is_empty() {
-            format!(
-                "SIGBUS reading the journal (page {:#x}), but no journal file is shorter than its header says: a file was truncated and removed, or its storage failed",
-                crate::sigbus::last_address().unwrap_or(0)
-            )
-        } else {
-            let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-            format!(
-                "journal file {} was truncated while logmon read it; its entries past the cut are lost",
-                names.join(", ")
-            )
         };
+        self.incomplete = true;
         self.problem("truncated", text);
-        if let Some(problem) = self.reader.reopen()? {
-            log!(NOTICE, "{problem}");
-        }
         self.check_files();
         Ok(true)
     }
@@ -284,145 +141,45 @@ impl Daemon {
     /// end (saved at once on a first start, so a kill right after start
     /// loses nothing).
     pub fn position(&mut self) -> Result<(), Error> {
-        if let Some(why) = self.saver.failing.clone() {
-            self.problem_at(
+        if let Some(why) = self.keeper.failing().map(str::to_string) {
+            self.problem(
                 "save",
                 format!(
                     "{why}; after a restart logmon may mail old alerts again or start at the end"
                 ),
-                sys::monotonic_ms(),
             );
         }
         self.check_files();
-        let (start, usec, save_at_once) = self.start()?;
-        if let Some(problem) = self.reader.seek(&start, usec)? {
+        let since = self.opts.since.clone();
+        let resume = match (&since, self.config.state_file.clone()) {
+            (Some(Since::Cursor) | None, Some(path)) => {
+                self.keeper.resume(&path, since.is_some())?
+            }
+            (Some(Since::Cursor) | None, None) => Resume {
+                start: Start::Tail,
+                usec: None,
+                save_at_once: false,
+                problem: None,
+            },
+            (Some(since), _) => Resume {
+                start: self.reader.start_of(since, self.config.boot)?,
+                usec: None,
+                save_at_once: false,
+                problem: None,
+            },
+        };
+        if let Some(problem) = resume.problem {
+            self.problem("state", problem);
+        }
+        if let Some(problem) = self.reader.seek(&resume.start, resume.usec)? {
             self.problem("position", problem);
         }
-        if save_at_once {
+        if resume.save_at_once {
             let point = self.reader.resume_point();
             let usec = self.reader.last().map(|m| m.usec);
             self.save_now(&point, usec);
         }
         Ok(())
-    }
-
-    /// Where to start, the time of the entry a cursor names if known, and
-    /// whether to save the position at once (a first start; a state file
-    /// recovered from its copy).
-    fn start(&mut self) -> Result<(Start, Option<u64>, bool), Error> {
-        let since = self.opts.since.clone();
-        let now_usec = sys::realtime_secs().max(0) as u64 * 1_000_000;
-        let time = match &since {
-            Some(Since::Tail) => return Ok((Start::Tail, None, false)),
-            Some(Since::Boot) => {
-                return Ok(match self.reader.boot_start_usec() {
-                    Some(t) => (Start::Time(t), None, false),
-                    None => {
-                        log!(
-                            NOTICE,
-                            "no entries of the current boot found; starting at the oldest entry"
-                        );
-                        (Start::Head, None, false)
-                    }
-                })
-            }
-            Some(Since::Ago(secs)) => now_usec.saturating_sub(secs * 1_000_000),
-            Some(Since::At(y, mo, d, h, mi, s)) => {
-                let t = sys::mktime_local(*y, *mo, *d, *h, *mi, *s)
-                    .ok_or_else(|| Error::Usage("--since: no such local time".into()))?;
-                t.max(0) as u64 * 1_000_000
-            }
-            Some(Since::Cursor) | None => return self.saved_start(since.is_some()),
-        };
-        // Only a start that is not a resume is limited to the current boot,
-        // and never for other hosts' journals (directory =).
-        let clamp = self.config.boot == Boot::Current
-            && !matches!(self.config.source, Source::Directory(_));
-        match self.reader.boot_start_usec().filter(|&b| clamp && b > time) {
-            Some(b) => {
-                log!(
-                    NOTICE,
-                    "boot = current: starting at the current boot ({}); set boot = all to look further back",
-                    format_time(b)
-                );
-                Ok((Start::Time(b), None, false))
-            }
-            None => Ok((Start::Time(time), None, false)),
-        }
-    }
-
-    fn saved_start(&mut self, asked: bool) -> Result<(Start, Option<u64>, bool), Error> {
-        let Some(path) = self.config.state_file.clone() else {
-            return Ok((Start::Tail, None, false));
-        };
-        let loaded = match &self.saver.file {
-            Some(file) => file.load(),
-            // --dry-run, or not locked (see Saver): read it as it is and
-            // keep nothing.
-            None => state::read(&path),
-        };
-        // Unreadable (permissions, I/O): never overwrite it with the tail,
-        // which would skip everything since; fail, and let the service
-        // manager retry.
-        let loaded =
-            loaded.map_err(|e| Error::io(format!("reading state file {}", path.display()), e))?;
-        let from = |state: State| {
-            let start = match state.position {
-                Position::Head => Start::Head,
-                Position::After(c) => Start::After(c),
-                Position::At(c) => Start::At(c),
-            };
-            (start, state.position_usec)
-        };
-        Ok(match loaded {
-            Loaded::Missing => {
-                if asked {
-                    log!(
-                        NOTICE,
-                        "no saved cursor; starting at the end of the journal"
-                    );
-                }
-                (Start::Tail, None, !self.opts.dry_run)
-            }
-            Loaded::Good(state) => {
-                self.saver.saved = Some(state.position.clone());
-                let (start, usec) = from(state);
-                (start, usec, false)
-            }
-            Loaded::Recovered {
-                state,
-                kept_as,
-                why,
-            } => {
-                self.problem(
-                    "state",
-                    format!(
-                        "state file {} is damaged: {why}{}",
-                        path.display(),
-                        kept(&kept_as)
-                    ),
-                );
-                let (start, usec) = from(state);
-                (start, usec, !self.opts.dry_run)
-            }
-            Loaded::Damaged {
-                kept_as,
-                resume_usec,
-                why,
-            } => {
-                self.problem(
-                    "state",
-                    format!(
-                        "state file {} is damaged: {why}{}; resuming {} minutes before its modification time, at {} (alerts since then may be mailed again)",
-                        path.display(),
-                        kept(&kept_as),
-                        state::RESUME_MARGIN_USEC / 60_000_000,
-                        format_time(resume_usec)
-                    ),
-                );
-                (Start::Time(resume_usec), None, false)
-            }
-        })
     }
 
     /// Read for at most [`READ_BUDGET_MS`]; true when there may be more now.
@@ -499,49 +256,36 @@ impl Daemon {
 
     fn save_now(&mut self, point: &Start, usec: Option<u64>) {
         let now = sys::monotonic_ms();
-        let was_failing = self.saver.failing.is_some();
-        if let Err(why) = self.saver.save(point, usec, now) {
-            if !was_failing {
-                self.problem_at(
-                    "save",
-                    format!("{why}; after a restart logmon may mail old alerts again or, with a lost state file, start at the end"),
-                    now,
-                );
-            }
-        } else if was_failing && self.saver.failing.is_none() {
-            log!(NOTICE, "the journal position is saved again");
+        let was_failing = self.keeper.failing().is_some();
+        match self.keeper.save(point, usec, now) {
+            Err(why) if !was_failing => self.problem_at(
+                "save",
+                format!("{why}; after a restart logmon may mail old alerts again or, with a lost state file, start at the end"),
+                now,
+            ),
+            Ok(true) if was_failing => log!(NOTICE, "the journal position is saved again"),
+            _ => {}
         }
     }
 
     fn maybe_save(&mut self, now_ms: u64, force: bool) {
-        if self.saver.path.is_none() || (!force && now_ms < self.saver.last_ms + SAVE_INTERVAL_MS) {
-            return;
+        if self.keeper.due(now_ms, force) {
+            let (point, usec) = savable(
+                self.outbox.holds(),
+                self.reader.last(),
+                self.reader.started(),
+            );
+            self.save_now(&point, usec);
         }
-        let (point, usec) = savable(
-            self.outbox.holds(),
-            self.reader.last(),
-            self.reader.started(),
-        );
-        self.save_now(&point, usec);
     }
 
     fn save_deadline_ms(&self) -> Option<u64> {
-        self.saver.path.as_ref()?;
         let (point, _) = savable(
             self.outbox.holds(),
             self.reader.last(),
             self.reader.started(),
         );
-        let unsaved = match (&point, &self.saver.saved) {
-            (Start::After(c), Some(Position::After(s))) | (Start::At(c), Some(Position::At(s))) => {
-                c != s
-            }
-            (Start::Time(_) | Start::Tail, _) => false,
-            (Start::Head, Some(Position::Head)) => false,
-            _ => true,
-        };
-        // A failing save is tried again at every interval.
-        (unsaved || self.saver.failing.is_some()).then_some(self.saver.last_ms + SAVE_INTERVAL_MS)
+        self.keeper.deadline_ms(&point)
     }
 
     /// Compose the collected mail and start carrying it. `Some(accepted)`
@@ -634,7 +378,7 @@ impl Daemon {
         if s.lost > 0 {
             status.push_str(&format!("; {} entries lost unread", s.lost));
         }
-        if let Some(why) = &self.saver.failing {
+        if let Some(why) = self.keeper.failing() {
             status = format!("DEGRADED: {why}; {status}");
         }
         if !s.last_error.is_empty() {
@@ -674,7 +418,7 @@ impl Daemon {
             self.stats.alerts,
             self.stats.mails
         );
-        Ok(ok && self.saver.failing.is_none() && !self.incomplete)
+        Ok(ok && self.keeper.failing().is_none() && !self.incomplete)
     }
 
     fn deliver_blocking(&mut self) -> bool {
@@ -904,50 +648,4 @@ impl Daemon {
         }
         sys::notify("READY=1");
     }
-}
-
-/// `--test-mail`: one test alert through the configured mail path.
-pub fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
-    let mut pending = crate::batch::Pending::default();
-    let now = sys::realtime_secs();
-    pending.add(crate::batch::Alert {
-        time_usec: now.max(0) as u64 * 1_000_000,
-        host: sys::hostname(),
-        unit: "logmon".into(),
-        pid: sys::getpid().to_string(),
-        message: "test alert from logmon --test-mail: if you read this, alerts reach you".into(),
-    });
-    let local = sys::localtime(now);
-    let message = mail::compose(
-        &pending,
-        &config.mail.from,
-        &config.mail.to,
-        &mail::rfc5322_date(&local),
-        &format_time,
-    );
-    if dry_run {
-        print!("{}", mail::mbox_entry(&message, &local));
-        return Ok(());
-    }
-    let job = Job::start(
-        &config.mail.sendmail,
-        &config.mail.to,
-        message.into_bytes(),
-        config.mail.timeout_ms,
-        sys::monotonic_ms(),
-    )
-    .map_err(Error::Runtime)?;
-    let (outcome, said) = job.run_to_end();
-    for line in said.lines().filter(|l| !l.trim().is_empty()) {
-        eprintln!("{}: {line}", config.mail.sendmail.display());
-    }
-    if let Outcome::Failed(why) = outcome {
-        return Err(Error::Runtime(why));
-    }
-    println!(
-        "test mail to {} accepted by {}",
-        config.mail.to.join(", "),
-        config.mail.sendmail.display()
-    );
-    Ok(())
 }

@@ -16,6 +16,7 @@ mod identity;
 mod jfiles;
 #[allow(unsafe_code)]
 mod journal;
+mod keeper;
 mod log;
 mod mail;
 mod outbox;
@@ -31,6 +32,7 @@ mod sys;
 
 use crate::cli::Command;
 use crate::config::{Config, Source};
+use crate::delivery::{Job, Outcome};
 use crate::error::{Context, Error};
 use crate::log::{log, ERR, WARNING};
 use std::path::PathBuf;
@@ -92,7 +94,7 @@ fn run() -> Result<i32, Error> {
         return Ok(0);
     }
     if opts.test_mail {
-        daemon::test_mail(&config, opts.dry_run)?;
+        test_mail(&config, opts.dry_run)?;
         return Ok(0);
     }
     // Before the journal is opened: survive a journal file truncated under
@@ -129,4 +131,50 @@ fn run() -> Result<i32, Error> {
             Ok(0)
         }
     }
+}
+
+/// `--test-mail`: one test alert through the configured mail path.
+fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
+    let mut pending = crate::batch::Pending::default();
+    let now = sys::realtime_secs();
+    pending.add(crate::batch::Alert {
+        time_usec: now.max(0) as u64 * 1_000_000,
+        host: sys::hostname(),
+        unit: "logmon".into(),
+        pid: sys::getpid().to_string(),
+        message: "test alert from logmon --test-mail: if you read this, alerts reach you".into(),
+    });
+    let local = sys::localtime(now);
+    let message = mail::compose(
+        &pending,
+        &config.mail.from,
+        &config.mail.to,
+        &mail::rfc5322_date(&local),
+        &daemon::format_time,
+    );
+    if dry_run {
+        print!("{}", mail::mbox_entry(&message, &local));
+        return Ok(());
+    }
+    let job = Job::start(
+        &config.mail.sendmail,
+        &config.mail.to,
+        message.into_bytes(),
+        config.mail.timeout_ms,
+        sys::monotonic_ms(),
+    )
+    .map_err(Error::Runtime)?;
+    let (outcome, said) = job.run_to_end();
+    for line in said.lines().filter(|l| !l.trim().is_empty()) {
+        eprintln!("{}: {line}", config.mail.sendmail.display());
+    }
+    if let Outcome::Failed(why) = outcome {
+        return Err(Error::Runtime(why));
+    }
+    println!(
+        "test mail to {} accepted by {}",
+        config.mail.to.join(", "),
+        config.mail.sendmail.display()
+    );
+    Ok(())
 }

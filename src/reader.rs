@@ -10,9 +10,12 @@
 //! looked up in the journal once per entry and kept, so 1,000 rules on
 //! MESSAGE cost one lookup (each walks the entry's items), not 1,000.
 
-use crate::config::Source;
+use crate::cli::Since;
+use crate::config::{Boot, Source};
 use crate::error::{Context, Error};
+use crate::jfiles;
 use crate::journal::{Change, Journal};
+use crate::log::{log, NOTICE, WARNING};
 use crate::position::{Gap, Gaps, Mark, Start};
 use crate::rules::Fields;
 use std::io;
@@ -36,6 +39,16 @@ pub struct Reader {
     count: u64,
     gaps: Gaps,
     cache: FieldCache,
+    /// Journal files not read that were reported already.
+    unopened: jfiles::Reported,
+}
+
+/// What [`Reader::check_files`] found.
+pub struct FilesReport {
+    /// Journal files of the source not read now (permissions aside).
+    pub unread: usize,
+    /// One line for the admin when files newly went unread.
+    pub new_problem: Option<String>,
 }
 
 /// One step of reading.
@@ -84,6 +97,7 @@ impl Reader {
             count: 0,
             gaps: Gaps::default(),
             cache: FieldCache::default(),
+            unopened: jfiles::Reported::default(),
         })
     }
 
@@ -253,6 +267,108 @@ impl Reader {
         };
         j.flush_matches();
         usec
+    }
+
+    /// Where `--since` starts. A start that is not a resume is limited to
+    /// the current boot by `boot = current`, never for other hosts'
+    /// journals (`directory =`).
+    pub fn start_of(&mut self, since: &Since, boot: Boot) -> Result<Start, Error> {
+        let now_usec = crate::sys::realtime_secs().max(0) as u64 * 1_000_000;
+        let time = match since {
+            Since::Tail | Since::Cursor => return Ok(Start::Tail),
+            Since::Boot => {
+                return Ok(match self.boot_start_usec() {
+                    Some(t) => Start::Time(t),
+                    None => {
+                        log!(
+                            NOTICE,
+                            "no entries of the current boot found; starting at the oldest entry"
+                        );
+                        Start::Head
+                    }
+                })
+            }
+            Since::Ago(secs) => now_usec.saturating_sub(secs * 1_000_000),
+            Since::At(y, mo, d, h, mi, s) => {
+                let t = crate::sys::mktime_local(*y, *mo, *d, *h, *mi, *s)
+                    .ok_or_else(|| Error::Usage("--since: no such local time".into()))?;
+                t.max(0) as u64 * 1_000_000
+            }
+        };
+        let clamp = boot == Boot::Current && !matches!(self.source, Source::Directory(_));
+        Ok(
+            match self.boot_start_usec().filter(|&b| clamp && b > time) {
+                Some(b) => {
+                    log!(
+                    NOTICE,
+                    "boot = current: starting at the current boot ({}); set boot = all to look further back",
+                    crate::daemon::format_time(b)
+                );
+                    Start::Time(b)
+                }
+                None => Start::Time(time),
+            },
+        )
+    }
+
+    /// Journal files libsystemd did not open (or dropped after a read
+    /// error) hold entries never read, and libsystemd says nothing: name
+    /// each one in the log, once. Files this user may not read are one
+    /// notice, not a failure: that is what the user may see.
+    pub fn check_files(&mut self) -> FilesReport {
+        let (fresh, unread) = self.unopened.update(&self.source);
+        let mut denied = 0;
+        for (path, why) in &fresh {
+            if let jfiles::Reason::Denied = why {
+                denied += 1;
+                continue;
+            }
+            log!(
+                WARNING,
+                "journal file {} not opened ({why}): its entries are not read",
+                path.display()
+            );
+        }
+        if denied > 0 {
+            log!(
+                NOTICE,
+                "{denied} journal files are not readable by this user and not read"
+            );
+        }
+        FilesReport {
+            unread,
+            new_problem: (fresh.len() > denied).then(|| {
+                format!("{unread} journal files are not read (not opened, or dropped after a read error): see logmon's log for which")
+            }),
+        }
+    }
+
+    /// After a read: was a journal file truncated under us (a SIGBUS that
+    /// `sigbus` survived)? Then the journal is opened afresh at the last
+    /// entry read (libsystemd refuses the cut file from now on; what it
+    /// held past the cut is lost, and a sequence gap may count it), and
+    /// the text names the file.
+    pub fn survive_truncation(&mut self) -> Result<Option<String>, Error> {
+        if crate::sigbus::take() == 0 {
+            return Ok(None);
+        }
+        let files = jfiles::truncated(&self.source);
+        let text = if files.is_empty() {
+            format!(
+                "SIGBUS reading the journal (page {:#x}), but no journal file is shorter than its header says: a file was truncated and removed, or its storage failed",
+                crate::sigbus::last_address().unwrap_or(0)
+            )
+        } else {
+            let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "journal file {} was truncated while logmon read it; its entries past the cut are lost",
+                names.join(", ")
+            )
+        };
+        if let Some(problem) = self.reopen()? {
+            log!(NOTICE, "{problem}");
+        }
+        Ok(Some(text))
     }
 
     /// Move to the next entry.
