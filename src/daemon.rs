@@ -25,7 +25,6 @@ use crate::outbox::Outbox;
 use crate::position::{savable, Gap, Start};
 use crate::reader::{Reader, Step};
 use crate::sys;
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -79,7 +78,7 @@ pub struct Daemon {
     status_sent: String,
     watchdog: Option<sys::Watchdog>,
     /// Per kind of self-alert: when one was last queued.
-    notices_at: HashMap<&'static str, u64>,
+    notices_at: Vec<(&'static str, u64)>,
     /// Some journal files were not read (not opened, truncated).
     incomplete: bool,
 }
@@ -109,7 +108,7 @@ impl Daemon {
             stats: Stats::default(),
             status_sent: String::new(),
             watchdog: sys::Watchdog::from_env(),
-            notices_at: HashMap::new(),
+            notices_at: Vec::new(),
             incomplete: false,
         })
     }
@@ -244,14 +243,12 @@ impl Daemon {
     fn problem_at(&mut self, kind: &'static str, text: String, now_ms: u64) {
         log!(ERR, "{text}");
         self.stats.last_error = text.clone();
-        let due = self
-            .notices_at
-            .get(kind)
-            .is_none_or(|&t| now_ms >= t + NOTICE_INTERVAL_MS);
-        if due {
-            self.notices_at.insert(kind, now_ms);
-            self.outbox.notice(text, now_ms);
+        match self.notices_at.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, at)) if now_ms < *at + NOTICE_INTERVAL_MS => return,
+            Some((_, at)) => *at = now_ms,
+            None => self.notices_at.push((kind, now_ms)),
         }
+        self.outbox.notice(text, now_ms);
     }
 
     fn save_now(&mut self, point: &Start, usec: Option<u64>) {

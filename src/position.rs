@@ -13,8 +13,6 @@
 //! other means entries were vacuumed, rotated away or are in a file that
 //! could not be opened.
 
-use std::collections::HashMap;
-
 /// An entry someone still needs: its cursor, its time and its place in
 /// this run's reading order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,9 +87,9 @@ const MAX_SEQUENCES: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct Gaps {
-    /// Per sequence id: the last number read, its time, and when it was
-    /// last seen (for eviction).
-    last: HashMap<String, (u64, Option<u64>, u64)>,
+    /// Per sequence id: the id, the last number read, its time, and when
+    /// it was last seen (for eviction). A few entries: a Vec is enough.
+    last: Vec<(String, u64, Option<u64>, u64)>,
     clock: u64,
 }
 
@@ -112,8 +110,9 @@ impl Gaps {
     /// Note an entry read; a gap if entries of its sequence were skipped.
     pub fn observe(&mut self, cursor: &str, usec: u64) -> Option<Gap> {
         let (id, num) = seqnum(cursor)?;
-        let gap = match self.last.get(id) {
-            Some(&(prev, prev_usec, _)) if num > prev + 1 => Some(Gap {
+        let prev = self.last.iter().find(|s| s.0 == id).map(|s| (s.1, s.2));
+        let gap = match prev {
+            Some((prev, prev_usec)) if num > prev + 1 => Some(Gap {
                 count: num - prev - 1,
                 after_usec: prev_usec,
                 before_usec: usec,
@@ -122,7 +121,7 @@ impl Gaps {
         };
         // Never step back: entries of one sequence come in order, and an
         // older number would make the next entry look like a gap.
-        if self.last.get(id).is_none_or(|&(prev, ..)| num > prev) {
+        if prev.is_none_or(|(prev, _)| num > prev) {
             self.remember(id, num, Some(usec));
         }
         gap
@@ -130,17 +129,17 @@ impl Gaps {
 
     fn remember(&mut self, id: &str, num: u64, usec: Option<u64>) {
         self.clock += 1;
-        if !self.last.contains_key(id) && self.last.len() >= MAX_SEQUENCES {
-            let oldest = self
-                .last
-                .iter()
-                .min_by_key(|(_, &(_, _, seen))| seen)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                self.last.remove(&k);
+        let clock = self.clock;
+        if let Some(s) = self.last.iter_mut().find(|s| s.0 == id) {
+            (s.1, s.2, s.3) = (num, usec, clock);
+            return;
+        }
+        if self.last.len() >= MAX_SEQUENCES {
+            if let Some(oldest) = (0..self.last.len()).min_by_key(|&i| self.last[i].3) {
+                self.last.swap_remove(oldest);
             }
         }
-        self.last.insert(id.to_string(), (num, usec, self.clock));
+        self.last.push((id.to_string(), num, usec, clock));
     }
 }
 
