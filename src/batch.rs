@@ -32,6 +32,10 @@ pub struct Alert {
     pub unit: String,
     pub pid: String,
     pub message: String,
+    /// The `[match]` rule it belongs to (index in config order).
+    pub rule: usize,
+    /// `MESSAGE_ID`, for the catalog text.
+    pub message_id: Option<String>,
 }
 
 /// Identical alerts folded into one line.
@@ -357,6 +361,8 @@ mod tests {
             unit: unit.into(),
             pid: "42".into(),
             message: message.into(),
+            rule: 0,
+            message_id: None,
         }
     }
 

@@ -93,12 +93,8 @@ impl Daemon {
         let keeper = Keeper::open(config.state_file.as_deref(), opts.dry_run)?;
         let reader = Reader::open(&config.source)?;
         Ok(Daemon {
-            engine: Engine {
-                // The engine owns the rules; `config` keeps the rest.
-                rules: std::mem::take(&mut config.rules),
-                priority: config.priority,
-                own,
-            },
+            // The engine owns the rules; `config` keeps the rest.
+            engine: Engine::new(std::mem::take(&mut config.rules), config.priority, own),
             reader,
             outbox: Outbox::new(policy(&config)),
             job: None,
@@ -197,9 +193,12 @@ impl Daemon {
             if let Some(gap) = gap {
                 self.lost(gap, now);
             }
-            if let Some(alert) = self.engine.on_entry(&mut self.reader.entry(), mark.usec) {
-                self.stats.alerts += 1;
-                self.outbox.add(alert, &mark, now);
+            let alerts = self.engine.on_entry(&mut self.reader.entry(), &mark);
+            if !alerts.is_empty() {
+                for (alert, held) in alerts {
+                    self.stats.alerts += 1;
+                    self.outbox.add(alert, &held, now);
+                }
                 // A mail due now (batch = 0) goes before reading on; one
                 // due while another is out collects what follows.
                 let due = if self.opts.once {
@@ -278,7 +277,7 @@ impl Daemon {
 
     fn save_deadline_ms(&self) -> Option<u64> {
         let (point, _) = savable(
-            self.outbox.holds(),
+            self.outbox.holds().chain(self.engine.holds()),
             self.reader.last(),
             self.reader.started(),
         );
@@ -633,7 +632,7 @@ impl Daemon {
                 {
                     log!(NOTICE, "source, priority, boot and state_file changes take effect at the next restart");
                 }
-                self.engine.rules = new.rules;
+                self.engine.set_rules(new.rules);
                 self.config.mail = new.mail;
                 self.outbox.set_policy(policy(&self.config));
                 log!(INFO, "reloaded {}", path.display());

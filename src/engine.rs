@@ -1,14 +1,39 @@
 //! The pure core: does this entry alert, and what does its alert say?
 //!
-//! The engine sees an entry only through [`Fields`] and never touches the
-//! journal handle, the clock or the mail: the daemon reads, the engine
-//! decides, the outbox mails. So the priority filter, the rules, logmon's
-//! own lines (see [`crate::identity`]) and the naming of units are unit
-//! tested with a map of fields.
+//! The engine sees an entry only through [`Fields`] and its [`Mark`], and
+//! never touches the journal handle, the clock or the mail: the daemon
+//! reads, the engine decides, the outbox mails. So the rules, thresholds,
+//! the priority filter, logmon's own lines (see [`crate::identity`]) and
+//! the naming of units are unit tested with a map of fields.
+//!
+//! Thresholds count in entry time (`__REALTIME_TIMESTAMP`), so catching up
+//! on a backlog counts as the entries happened. Memory is bounded: per
+//! rule at most [`MAX_KEYS`] `by` values are followed (the least recently
+//! seen is forgotten beyond that, with the entries it held back), and per
+//! value at most N-1 entries wait.
 
 use crate::batch::{Alert, MAX_MESSAGE};
 use crate::identity::OwnIdentity;
-use crate::rules::{Fields, Rules};
+use crate::position::Mark;
+use crate::rules::{Fields, Rules, Threshold, Verdict};
+use std::collections::VecDeque;
+
+/// `by` values followed per threshold rule.
+pub const MAX_KEYS: usize = 256;
+
+/// Where the unit of an alert comes from, first present wins: systemd's
+/// own lines about a unit name it in `UNIT`/`USER_UNIT` (they come from
+/// init.scope), a core dump in `COREDUMP_UNIT`, an OOM kill in
+/// `OBJECT_SYSTEMD_UNIT`.
+pub const UNIT_FIELDS: [&str; 7] = [
+    "UNIT",
+    "USER_UNIT",
+    "COREDUMP_UNIT",
+    "OBJECT_SYSTEMD_UNIT",
+    "_SYSTEMD_UNIT",
+    "SYSLOG_IDENTIFIER",
+    "_COMM",
+];
 
 pub struct Engine {
     pub rules: Rules,
@@ -16,26 +41,149 @@ pub struct Engine {
     pub priority: u8,
     /// logmon itself: its own lines (and its sendmail's) never alert.
     pub own: OwnIdentity,
+    /// Per `[match]` rule: entries it held.
+    pub hits: Vec<u64>,
+    /// Per `[ignore]` rule: alerts it silenced.
+    pub silenced: Vec<u64>,
+    /// Per `[match]` rule with a threshold: its open windows.
+    windows: Vec<Vec<Window>>,
+}
+
+/// Recent entries of one `by` value of a threshold rule.
+struct Window {
+    key: Vec<u8>,
+    /// Times of the latest entries (at most N): enough to tell whether N
+    /// fall within the duration.
+    times: VecDeque<u64>,
+    /// Entries not alerted yet, waiting for the count (at most N-1).
+    waiting: Vec<(Alert, Mark)>,
+    /// When this window last saw an entry (eviction order).
+    seen: u64,
 }
 
 impl Engine {
-    /// The alert for this entry, if it is one. `time_usec` is its
-    /// `__REALTIME_TIMESTAMP`.
-    pub fn on_entry(&self, entry: &mut dyn Fields, time_usec: u64) -> Option<Alert> {
-        if !self.important_enough(entry) || !self.rules.alerts(entry) || self.own.is_own(entry) {
-            return None;
+    pub fn new(rules: Rules, priority: u8, own: OwnIdentity) -> Engine {
+        let mut engine = Engine {
+            rules: Rules::default(),
+            priority,
+            own,
+            hits: Vec::new(),
+            silenced: Vec::new(),
+            windows: Vec::new(),
+        };
+        engine.set_rules(rules);
+        engine
+    }
+
+    /// New rules (SIGHUP): counters and threshold windows start afresh.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.hits = vec![0; rules.matches.len()];
+        self.silenced = vec![0; rules.ignores.len()];
+        self.windows = rules.matches.iter().map(|_| Vec::new()).collect();
+        self.rules = rules;
+    }
+
+    /// The alerts this entry makes: none, its own, or (reaching a
+    /// threshold) its own and those of the entries that waited for it.
+    pub fn on_entry(&mut self, entry: &mut dyn Fields, mark: &Mark) -> Vec<(Alert, Mark)> {
+        let rule = match self.rules.verdict(entry) {
+            Verdict::Pass => return Vec::new(),
+            Verdict::Ignored { matched, ignore } => {
+                self.hits[matched] += 1;
+                self.silenced[ignore] += 1;
+                return Vec::new();
+            }
+            Verdict::Alert(rule) => rule,
+        };
+        // Read PRIORITY (and the own-line fields) only for hits: most
+        // entries match no rule.
+        if !self.important_enough(entry) || self.own.is_own(entry) {
+            return Vec::new();
         }
-        let unit = ["_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_COMM"]
+        self.hits[rule] += 1;
+        let alert = alert(entry, mark.usec, rule);
+        match self.rules.matches[rule].threshold {
+            None => vec![(alert, mark.clone())],
+            Some(t) => {
+                let key = self.key(entry, rule);
+                self.count(rule, t, key, alert, mark)
+            }
+        }
+    }
+
+    /// Entries held back by a threshold window: the position must not
+    /// pass them until they alert or their window closes.
+    pub fn holds(&self) -> impl Iterator<Item = &Mark> {
+        self.windows
             .iter()
-            .find_map(|f| entry.field(f).map(lossy))
-            .unwrap_or_default();
-        Some(Alert {
-            time_usec,
-            unit,
-            host: entry.field("_HOSTNAME").map(lossy).unwrap_or_default(),
-            pid: entry.field("_PID").map(lossy).unwrap_or_default(),
-            message: entry.field("MESSAGE").map(lossy).unwrap_or_default(),
-        })
+            .flatten()
+            .flat_map(|w| w.waiting.iter().map(|(_, m)| m))
+    }
+
+    /// The `by` value of the entry; by default the unit name an alert
+    /// shows (SPEC "Version 2 details": systemd's own lines about a unit
+    /// come from init.scope, so `_SYSTEMD_UNIT` would count every unit's
+    /// restarts together).
+    fn key(&self, entry: &mut dyn Fields, rule: usize) -> Vec<u8> {
+        let field = match &self.rules.matches[rule].by {
+            Some(field) => Some(field.as_str()),
+            None => UNIT_FIELDS
+                .iter()
+                .copied()
+                .find(|f| entry.field(f).is_some()),
+        };
+        field
+            .and_then(|f| entry.field(f))
+            .unwrap_or_default()
+            .to_vec()
+    }
+
+    fn count(
+        &mut self,
+        rule: usize,
+        t: Threshold,
+        key: Vec<u8>,
+        alert: Alert,
+        mark: &Mark,
+    ) -> Vec<(Alert, Mark)> {
+        let now = mark.usec;
+        let windows = &mut self.windows[rule];
+        let i = match windows.iter().position(|w| w.key == key) {
+            Some(i) => i,
+            None => {
+                if windows.len() >= MAX_KEYS {
+                    let oldest = (0..windows.len()).min_by_key(|&i| windows[i].seen);
+                    if let Some(o) = oldest {
+                        windows.swap_remove(o);
+                    }
+                }
+                windows.push(Window {
+                    key,
+                    times: VecDeque::new(),
+                    waiting: Vec::new(),
+                    seen: 0,
+                });
+                windows.len() - 1
+            }
+        };
+        let w = &mut windows[i];
+        w.seen = mark.seq;
+        let start = now.saturating_sub(t.within_usec);
+        // Entries that fell out of the window no longer count, nor wait.
+        w.times.retain(|&x| x >= start);
+        w.waiting.retain(|(a, _)| a.time_usec >= start);
+        w.times.push_back(now);
+        while w.times.len() > t.count as usize {
+            w.times.pop_front();
+        }
+        if w.times.len() >= t.count as usize {
+            let mut out = std::mem::take(&mut w.waiting);
+            out.push((alert, mark.clone()));
+            out
+        } else {
+            w.waiting.push((alert, mark.clone()));
+            Vec::new()
+        }
     }
 
     /// Checked in user space rather than as journal matches: measured on a
@@ -45,6 +193,26 @@ impl Engine {
     fn important_enough(&self, entry: &mut dyn Fields) -> bool {
         let max = self.priority;
         max >= 7 || matches!(entry.field("PRIORITY"), Some(&[d]) if d >= b'0' && d <= b'0' + max)
+    }
+}
+
+/// The unit an entry is about, as mails and `--stats` name it.
+pub fn unit_name(entry: &mut dyn Fields) -> String {
+    UNIT_FIELDS
+        .iter()
+        .find_map(|f| entry.field(f).map(lossy))
+        .unwrap_or_default()
+}
+
+fn alert(entry: &mut dyn Fields, time_usec: u64, rule: usize) -> Alert {
+    Alert {
+        time_usec,
+        unit: unit_name(entry),
+        host: entry.field("_HOSTNAME").map(lossy).unwrap_or_default(),
+        pid: entry.field("_PID").map(lossy).unwrap_or_default(),
+        message: entry.field("MESSAGE").map(lossy).unwrap_or_default(),
+        rule,
+        message_id: entry.field("MESSAGE_ID").map(lossy),
     }
 }
 
@@ -84,19 +252,32 @@ mod tests {
         }
     }
 
+    fn engine_with(text: &str, own: OwnIdentity) -> Engine {
+        let config = Config::parse(Path::new("t.conf"), text.as_bytes()).expect("config parses");
+        Engine::new(config.rules, 6, own)
+    }
+
     fn engine(own: OwnIdentity) -> Engine {
-        let text = b"[match]\nMESSAGE ~ (?i)error\n";
-        let config = Config::parse(Path::new("t.conf"), text).expect("config parses");
-        Engine {
-            rules: config.rules,
-            priority: 6,
-            own,
+        engine_with("[match]\nMESSAGE ~ (?i)error\n", own)
+    }
+
+    fn mark(seq: u64, usec: u64) -> Mark {
+        Mark {
+            cursor: format!("c{seq}"),
+            usec,
+            seq,
         }
+    }
+
+    fn one(e: &mut Engine, x: &mut Entry) -> Option<Alert> {
+        let mut v = e.on_entry(x, &mark(1, 5));
+        assert!(v.len() <= 1);
+        v.pop().map(|(a, _)| a)
     }
 
     #[test]
     fn alert_fields_and_unit_naming() {
-        let e = engine(nobody());
+        let mut e = engine(nobody());
         let mut x = entry(&[
             ("MESSAGE", "disk error"),
             ("PRIORITY", "3"),
@@ -105,7 +286,7 @@ mod tests {
             ("SYSLOG_IDENTIFIER", "kernel"),
             ("_COMM", "kworker"),
         ]);
-        let a = e.on_entry(&mut x, 5).expect("alerts");
+        let a = one(&mut e, &mut x).expect("alerts");
         assert_eq!(
             (
                 a.unit.as_str(),
@@ -116,18 +297,33 @@ mod tests {
             ("kernel", "web1", "7", 5)
         );
         let mut y = entry(&[("MESSAGE", "error"), ("PRIORITY", "3"), ("_COMM", "x")]);
-        assert_eq!(e.on_entry(&mut y, 0).unwrap().unit, "x");
+        assert_eq!(one(&mut e, &mut y).unwrap().unit, "x");
+        // systemd's own line about a unit names that unit, not init.scope.
+        let mut z = entry(&[
+            ("MESSAGE", "x.service: error"),
+            ("PRIORITY", "3"),
+            ("UNIT", "x.service"),
+            ("_SYSTEMD_UNIT", "init.scope"),
+        ]);
+        assert_eq!(one(&mut e, &mut z).unwrap().unit, "x.service");
+        let mut c = entry(&[
+            ("MESSAGE", "error: dumped core"),
+            ("PRIORITY", "2"),
+            ("COREDUMP_UNIT", "y.service"),
+            ("_SYSTEMD_UNIT", "systemd-coredump@0.service"),
+        ]);
+        assert_eq!(one(&mut e, &mut c).unwrap().unit, "y.service");
     }
 
     #[test]
     fn priority_filter_passes_0_to_n_only() {
-        let e = engine(nobody());
+        let mut e = engine(nobody());
         for (p, alerts) in [("0", true), ("6", true), ("7", false), ("x", false)] {
             let mut x = entry(&[("MESSAGE", "error"), ("PRIORITY", p)]);
-            assert_eq!(e.on_entry(&mut x, 0).is_some(), alerts, "PRIORITY={p}");
+            assert_eq!(one(&mut e, &mut x).is_some(), alerts, "PRIORITY={p}");
         }
         let mut none = entry(&[("MESSAGE", "error")]);
-        assert!(e.on_entry(&mut none, 0).is_none());
+        assert!(one(&mut e, &mut none).is_none());
     }
 
     #[test]
@@ -138,7 +334,7 @@ mod tests {
             invocation_id: Some("abc123".into()),
             uid: Some("997".into()),
         };
-        let e = engine(own);
+        let mut e = engine(own);
         let base = [("MESSAGE", "sendmail error"), ("PRIORITY", "3")];
         for extra in [
             ("_PID", "100"),
@@ -147,7 +343,7 @@ mod tests {
             ("_UID", "997"),
         ] {
             let mut x = entry(&[base[0], base[1], extra]);
-            assert!(e.on_entry(&mut x, 0).is_none(), "{extra:?} is our own");
+            assert!(one(&mut e, &mut x).is_none(), "{extra:?} is our own");
         }
         for other in [
             ("_PID", "1000"),
@@ -156,7 +352,85 @@ mod tests {
             ("_UID", "0"),
         ] {
             let mut x = entry(&[base[0], base[1], other]);
-            assert!(e.on_entry(&mut x, 0).is_some(), "{other:?} is not ours");
+            assert!(one(&mut e, &mut x).is_some(), "{other:?} is not ours");
         }
+    }
+
+    #[test]
+    fn hits_and_silenced_are_counted_per_rule() {
+        let mut e = engine_with(
+            "[match]\nMESSAGE ~ error\n[match]\nMESSAGE ~ fail\n[ignore]\nMESSAGE ~ harmless\n",
+            nobody(),
+        );
+        for m in ["error", "fail", "harmless fail", "ok", "error fail"] {
+            e.on_entry(
+                &mut entry(&[("MESSAGE", m), ("PRIORITY", "3")]),
+                &mark(1, 1),
+            );
+        }
+        assert_eq!(e.hits, [2, 2]);
+        assert_eq!(e.silenced, [1]);
+        let a = e
+            .on_entry(
+                &mut entry(&[("MESSAGE", "fail"), ("PRIORITY", "3")]),
+                &mark(2, 2),
+            )
+            .pop()
+            .unwrap();
+        assert_eq!(a.0.rule, 1);
+    }
+
+    fn restart(unit: &'static str, usec: u64, seq: u64, e: &mut Engine) -> Vec<u64> {
+        let mut x = entry(&[
+            ("MESSAGE", "x.service: Scheduled restart job"),
+            ("PRIORITY", "6"),
+            ("UNIT", unit),
+        ]);
+        e.on_entry(&mut x, &mark(seq, usec))
+            .into_iter()
+            .map(|(_, m)| m.seq)
+            .collect()
+    }
+
+    #[test]
+    fn a_threshold_alerts_at_n_within_the_window_with_the_earlier_entries() {
+        let mut e = engine_with(
+            "[match]\nMESSAGE ~ Scheduled restart\nthreshold = 3 within 60s\nby = UNIT\n",
+            nobody(),
+        );
+        let s = 1_000_000;
+        assert!(restart("a", 0, 1, &mut e).is_empty());
+        assert!(restart("a", 10 * s, 2, &mut e).is_empty());
+        // Another unit counts apart.
+        assert!(restart("b", 11 * s, 3, &mut e).is_empty());
+        assert_eq!(e.holds().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(restart("a", 20 * s, 4, &mut e), [1, 2, 4]);
+        // Each entry alerts once; the next one within the window alerts alone.
+        assert_eq!(restart("a", 30 * s, 5, &mut e), [5]);
+        assert_eq!(e.holds().map(|m| m.seq).collect::<Vec<_>>(), [3]);
+        // Below the threshold within the window: b's first fell out of it.
+        assert!(restart("b", 100 * s, 6, &mut e).is_empty());
+        assert!(restart("b", 110 * s, 7, &mut e).is_empty());
+        assert_eq!(e.holds().map(|m| m.seq).collect::<Vec<_>>(), [6, 7]);
+        assert_eq!(restart("b", 115 * s, 8, &mut e), [6, 7, 8]);
+    }
+
+    #[test]
+    fn threshold_memory_is_bounded() {
+        let mut e = engine_with(
+            "[match]\nMESSAGE ~ Scheduled restart\nthreshold = 2 within 1h\nby = UNIT\n",
+            nobody(),
+        );
+        let units: Vec<&'static str> = (0..MAX_KEYS * 3)
+            .map(|i| &*Box::leak(format!("u{i}").into_boxed_str()))
+            .collect();
+        for (i, u) in units.iter().enumerate() {
+            restart(u, i as u64, i as u64, &mut e);
+        }
+        assert_eq!(e.windows[0].len(), MAX_KEYS);
+        assert_eq!(e.holds().count(), MAX_KEYS);
+        // The newest keys are the ones still followed.
+        let last = units[units.len() - 1];
+        assert_eq!(restart(last, 10_000, 100_000, &mut e).len(), 2);
     }
 }

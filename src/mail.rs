@@ -450,6 +450,8 @@ mod tests {
             unit: unit.into(),
             pid: "42".into(),
             message: message.into(),
+            rule: 0,
+            message_id: None,
         }
     }
 
@@ -1021,6 +1023,8 @@ mod tests {
                 unit: rng.pick(&units).clone(),
                 pid,
                 message: random_text(rng),
+                rule: 0,
+                message_id: None,
             });
         }
         p

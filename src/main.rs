@@ -143,6 +143,8 @@ fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
         unit: "logmon".into(),
         pid: sys::getpid().to_string(),
         message: "test alert from logmon --test-mail: if you read this, alerts reach you".into(),
+        rule: 0,
+        message_id: None,
     });
     let local = sys::localtime(now);
     let message = mail::compose(

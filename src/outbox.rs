@@ -33,7 +33,9 @@ impl Outbox {
 
     /// An alert for the entry at `mark`.
     pub fn add(&mut self, alert: Alert, mark: &Mark, now_ms: u64) {
-        if self.collecting.is_none() {
+        // The oldest entry holds: a threshold releases entries read before
+        // ones already collecting.
+        if self.collecting.as_ref().is_none_or(|c| mark.seq < c.seq) {
             self.collecting = Some(mark.clone());
         }
         self.batcher.add(alert, now_ms);
@@ -118,6 +120,8 @@ mod tests {
             unit: "u".into(),
             pid: "1".into(),
             message: msg.into(),
+            rule: 0,
+            message_id: None,
         }
     }
 

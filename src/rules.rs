@@ -1,13 +1,21 @@
-//! Pure rule matching: does a journal entry alert?
+//! Pure rule matching: which rule, if any, makes a journal entry alert?
 //!
 //! An entry alerts when at least one `[match]` rule holds and no `[ignore]`
-//! rule holds. A rule holds when all of its conditions hold; a condition on a
-//! field the entry lacks does not hold. Fields are fetched lazily through
-//! [`Fields`], so an entry costs only the lookups its rules actually need,
-//! and evaluation stops at the first failing condition.
+//! rule holds; the alert belongs to the first `[match]` rule that holds, in
+//! config order. A rule holds when all of its conditions hold. Fields are
+//! fetched lazily through [`Fields`], so an entry costs only the lookups
+//! its rules need, and evaluation stops at the first failing condition.
+//!
+//! A condition on a field the entry lacks does not hold, except the
+//! negative ones: `!=` and `!~` hold when the field is missing. `<`, `<=`,
+//! `>` and `>=` hold only for a decimal integer that fits in 64 bits
+//! (optional `-`, leading zeros allowed); any other value is "not a
+//! number" and the condition does not hold.
 
 use crate::prescreen::Prescreen;
 use regex_lite::Regex;
+use std::cmp::Ordering;
+use std::rc::Rc;
 
 /// Where a rule reads an entry's fields from (the journal, or a test map).
 pub trait Fields {
@@ -19,9 +27,18 @@ pub trait Fields {
 pub enum Test {
     /// `FIELD = text`: the value contains `text` (case-sensitive bytes).
     Contains(Vec<u8>),
+    /// `FIELD == text`: the value is exactly `text`.
+    Equals(Vec<u8>),
+    /// `FIELD != text`: missing, or not exactly `text`.
+    NotEquals(Vec<u8>),
     /// `FIELD ~ regex`: regex-lite search on the value (lossy UTF-8),
     /// with a literal pre-screen when the pattern allows one.
     Regex(Regex, Option<Box<Prescreen>>),
+    /// `FIELD !~ regex`: missing, or the regex does not match.
+    NotRegex(Regex, Option<Box<Prescreen>>),
+    /// `FIELD < N` and friends: the value is a number and compares so;
+    /// the orderings it may have with N.
+    Compare(i64, &'static [Ordering]),
 }
 
 #[derive(Debug)]
@@ -30,10 +47,37 @@ pub struct Condition {
     pub test: Test,
 }
 
+/// Where a rule was written: the file logmon read and the line of its
+/// section header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Rc<str>,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// `threshold = N within DURATION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    pub count: u32,
+    pub within_usec: u64,
+}
+
 #[derive(Debug)]
 pub struct Rule {
-    /// Config line of the `[match]`/`[ignore]` header, for messages.
-    pub line: usize,
+    pub origin: Origin,
+    /// `name =`; mails and `--stats` show [`Rule::label`].
+    pub name: Option<String>,
+    /// `tag =`: the subject says `[ALERT TAG]`.
+    pub tag: Option<String>,
+    pub threshold: Option<Threshold>,
+    /// `by =`: with a threshold, count per value of this field.
+    pub by: Option<String>,
     pub conditions: Vec<Condition>,
 }
 
@@ -43,34 +87,106 @@ pub struct Rules {
     pub ignores: Vec<Rule>,
 }
 
+/// What the rules say about an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No `[match]` rule holds.
+    Pass,
+    /// `[match]` rule `0` holds and no `[ignore]` rule does.
+    Alert(usize),
+    /// `[match]` rule `matched` holds, but `[ignore]` rule `ignore` too.
+    Ignored { matched: usize, ignore: usize },
+}
+
 impl Test {
     pub fn regex(re: Regex) -> Test {
         let prescreen = Prescreen::from_pattern(re.as_str()).map(Box::new);
         Test::Regex(re, prescreen)
     }
 
-    pub fn holds(&self, value: &[u8]) -> bool {
-        match self {
-            Test::Contains(needle) => contains(value, needle),
-            Test::Regex(re, prescreen) => {
-                prescreen.as_ref().is_none_or(|p| p.may_match(value))
-                    && re.is_match(&String::from_utf8_lossy(value))
+    pub fn not_regex(re: Regex) -> Test {
+        match Test::regex(re) {
+            Test::Regex(re, p) => Test::NotRegex(re, p),
+            other => other,
+        }
+    }
+
+    /// `<`, `<=`, `>`, `>=` against `n`.
+    pub fn compare(op: &str, n: i64) -> Option<Test> {
+        use Ordering::*;
+        let orderings: &'static [Ordering] = match op {
+            "<" => &[Less],
+            "<=" => &[Less, Equal],
+            ">" => &[Greater],
+            ">=" => &[Greater, Equal],
+            _ => return None,
+        };
+        Some(Test::Compare(n, orderings))
+    }
+
+    /// Whether the test holds for a field's value (`None`: missing).
+    pub fn holds(&self, value: Option<&[u8]>) -> bool {
+        match (self, value) {
+            (Test::NotEquals(text), v) => v != Some(text.as_slice()),
+            (Test::NotRegex(re, prescreen), v) => !v.is_some_and(|v| matches(re, prescreen, v)),
+            (_, None) => false,
+            (Test::Contains(needle), Some(v)) => contains(v, needle),
+            (Test::Equals(text), Some(v)) => v == text.as_slice(),
+            (Test::Regex(re, prescreen), Some(v)) => matches(re, prescreen, v),
+            (Test::Compare(n, orderings), Some(v)) => {
+                number(v).is_some_and(|x| orderings.contains(&x.cmp(n)))
             }
         }
     }
+}
+
+fn matches(re: &Regex, prescreen: &Option<Box<Prescreen>>, value: &[u8]) -> bool {
+    prescreen.as_ref().is_none_or(|p| p.may_match(value))
+        && re.is_match(&String::from_utf8_lossy(value))
+}
+
+/// A decimal integer that fits in 64 bits signed: optional `-`, digits,
+/// leading zeros allowed; nothing else (no `+`, blanks or `0x`).
+pub fn number(v: &[u8]) -> Option<i64> {
+    let digits = v.strip_prefix(b"-").unwrap_or(v);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 impl Rule {
     pub fn holds(&self, entry: &mut dyn Fields) -> bool {
         self.conditions
             .iter()
-            .all(|c| entry.field(&c.field).is_some_and(|v| c.test.holds(v)))
+            .all(|c| c.test.holds(entry.field(&c.field)))
+    }
+
+    /// `name`, else where the rule was written.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.origin.to_string(),
+        }
     }
 }
 
 impl Rules {
+    /// The first `[match]` rule that holds, and the first `[ignore]` rule
+    /// that silences it.
+    pub fn verdict(&self, entry: &mut dyn Fields) -> Verdict {
+        let Some(matched) = self.matches.iter().position(|r| r.holds(entry)) else {
+            return Verdict::Pass;
+        };
+        match self.ignores.iter().position(|r| r.holds(entry)) {
+            Some(ignore) => Verdict::Ignored { matched, ignore },
+            None => Verdict::Alert(matched),
+        }
+    }
+
+    #[cfg(test)]
     pub fn alerts(&self, entry: &mut dyn Fields) -> bool {
-        self.matches.iter().any(|r| r.holds(entry)) && !self.ignores.iter().any(|r| r.holds(entry))
+        matches!(self.verdict(entry), Verdict::Alert(_))
     }
 }
 
@@ -131,9 +247,16 @@ pub mod tests {
         }
     }
 
-    fn rule(conditions: Vec<Condition>) -> Rule {
+    pub fn rule(conditions: Vec<Condition>) -> Rule {
         Rule {
-            line: 1,
+            origin: Origin {
+                file: "t.conf".into(),
+                line: 1,
+            },
+            name: None,
+            tag: None,
+            threshold: None,
+            by: None,
             conditions,
         }
     }
@@ -228,7 +351,7 @@ pub mod tests {
             .0
             .insert("MESSAGE".into(), b"\xff\xfe error \x00\x01".to_vec());
         assert!(rules.alerts(&mut entry));
-        assert!(Test::Contains(b"\x00\x01".to_vec()).holds(b"a\x00\x01b"));
+        assert!(Test::Contains(b"\x00\x01".to_vec()).holds(Some(b"a\x00\x01b")));
     }
 
     #[test]
@@ -240,5 +363,67 @@ pub mod tests {
         assert!(!contains(b"hel", b"hello"));
         assert!(!contains(b"", b"a"));
         assert!(!contains(b"abab", b"abb"));
+    }
+
+    #[test]
+    fn every_operator_as_the_spec_says() {
+        let re = |p: &str| Regex::new(p).unwrap();
+        let eq = Test::Equals(b"sshd".to_vec());
+        assert!(eq.holds(Some(b"sshd")));
+        assert!(!eq.holds(Some(b"sshd.service")) && !eq.holds(None));
+        let ne = Test::NotEquals(b"sshd".to_vec());
+        assert!(ne.holds(None) && ne.holds(Some(b"cron")) && !ne.holds(Some(b"sshd")));
+        let nre = Test::not_regex(re("^ssh"));
+        assert!(nre.holds(None) && nre.holds(Some(b"cron")) && !nre.holds(Some(b"sshd")));
+        let le = Test::compare("<=", 3).unwrap();
+        for (v, holds) in [
+            (&b"3"[..], true),
+            (b"03", true),
+            (b"-7", true),
+            (b"4", false),
+            (b"3.0", false),
+            (b"+3", false),
+            (b" 3", false),
+            (b"", false),
+            (b"-", false),
+            (b"99999999999999999999", false),
+            (b"-9223372036854775808", true),
+        ] {
+            assert_eq!(le.holds(Some(v)), holds, "{:?}", String::from_utf8_lossy(v));
+        }
+        assert!(!le.holds(None));
+        let gt = Test::compare(">", -1).unwrap();
+        assert!(gt.holds(Some(b"0")) && !gt.holds(Some(b"-1")));
+        let ge = Test::compare(">=", 10).unwrap();
+        assert!(ge.holds(Some(b"10")) && !ge.holds(Some(b"9")));
+        let lt = Test::compare("<", 10).unwrap();
+        assert!(lt.holds(Some(b"9")) && !lt.holds(Some(b"10")));
+        assert!(Test::compare("=<", 1).is_none());
+    }
+
+    #[test]
+    fn the_verdict_names_the_first_matching_rule_and_the_silencing_ignore() {
+        let rules = Rules {
+            matches: vec![
+                rule(vec![cond("A", Test::Contains(b"x".to_vec()))]),
+                rule(vec![cond("B", Test::Contains(b"y".to_vec()))]),
+            ],
+            ignores: vec![
+                rule(vec![cond("C", Test::Equals(b"1".to_vec()))]),
+                rule(vec![cond("C", Test::Equals(b"2".to_vec()))]),
+            ],
+        };
+        let v = |f: &[(&str, &str)]| rules.verdict(&mut MapEntry::new(f));
+        assert_eq!(v(&[("B", "y")]), Verdict::Alert(1));
+        assert_eq!(v(&[("A", "x"), ("B", "y")]), Verdict::Alert(0));
+        assert_eq!(
+            v(&[("B", "y"), ("C", "2")]),
+            Verdict::Ignored {
+                matched: 1,
+                ignore: 1
+            }
+        );
+        assert_eq!(v(&[("C", "2")]), Verdict::Pass);
+        assert_eq!(rules.matches[0].label(), "t.conf:1");
     }
 }

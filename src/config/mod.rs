@@ -9,9 +9,12 @@
 //! `--check` and a reload); what does not stop logmon, such as the default
 //! sendmail not being installed yet, is a warning instead.
 
-use crate::rules::{Condition, Rule, Rules, Test};
+mod include;
+
+use crate::rules::{Condition, Origin, Rule, Rules, Test, Threshold};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Which journal to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,10 @@ pub struct Config {
     sendmail_line: Option<usize>,
 }
 
+/// Reads the files an `include` names: each file with its contents, or
+/// every problem, one line each.
+pub type ReadInclude<'a> = dyn FnMut(&Path) -> Result<Vec<(PathBuf, Vec<u8>)>, Vec<String>> + 'a;
+
 /// Far above any real config (the shipped one is 2 KiB); bounds what a
 /// `-c /dev/zero`-like mistake can cost.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -75,7 +82,7 @@ pub const PRIORITY_NAMES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Section {
     Global,
     Mail,
@@ -87,14 +94,16 @@ enum Section {
 }
 
 impl Config {
-    /// Read, check and parse the config file. Like sshd's StrictModes, a
-    /// config (or sendmail program) that someone other than its owner or
-    /// root can change is refused: logmon runs the program it names.
+    /// Read, check and parse the config file and the rule files it
+    /// includes. Like sshd's StrictModes, a config, rule file or sendmail
+    /// program that someone other than its owner or root can change, or one
+    /// in such a directory, is refused: logmon runs the program it names.
     pub fn load(path: &Path) -> Result<Config, crate::error::Error> {
         use crate::error::Error;
         let text = read_config(path)?;
-        let mut problems: Vec<String> = safe_to_trust(path).err().into_iter().collect();
-        match Config::parse(path, &text) {
+        let mut problems: Vec<String> = include::trusted(path).err().into_iter().collect();
+        let mut read_include = |target: &Path| include::read(target);
+        match Config::parse_with(path, &text, &mut read_include) {
             Ok(mut config) => {
                 problems.extend(safe_to_trust(&config.mail.sendmail).err());
                 problems.extend(config.check_sendmail(sendmail_problem).err());
@@ -111,99 +120,45 @@ impl Config {
         }
     }
 
-    /// Parse `text` (the contents of `path`); on failure, every error line.
+    /// Parse `text` (the contents of `path`) alone: an `include` reads
+    /// nothing. On failure, every error line. (Tests and fuzz targets.)
+    #[allow(dead_code)]
     pub fn parse(path: &Path, text: &[u8]) -> Result<Config, Vec<String>> {
+        Config::parse_with(path, text, &mut |_| Ok(Vec::new()))
+    }
+
+    /// Parse `text`, and the files `read_include` returns for each
+    /// `include` (resolved against the directory of `path`), in order.
+    pub fn parse_with(
+        path: &Path,
+        text: &[u8],
+        read_include: &mut ReadInclude,
+    ) -> Result<Config, Vec<String>> {
         let mut p = Parser {
-            path,
             errors: Vec::new(),
             seen: Vec::new(),
+            includes: Vec::new(),
             config: Config::default_for(path),
         };
-        let mut section = Section::Global;
-        // The rule being read, and whether one of its lines was bad (then an
-        // "empty rule" error would only repeat that one).
-        let mut rule: Option<(Section, Rule, bool)> = None;
-        for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
-            let n = index + 1;
-            let line = match std::str::from_utf8(raw) {
-                Err(_) => Err("not valid UTF-8"),
-                // No path, address or pattern can hold one: exec(2) and
-                // open(2) would fail on it only when the value is used.
-                Ok(l) if l.contains('\0') => Err("holds a NUL byte"),
-                Ok(l) => Ok(l.trim()),
-            };
-            let line = match line {
-                Ok(l) => l,
-                Err(msg) => {
-                    p.error(n, msg.into());
-                    if let Some((_, _, bad)) = rule.as_mut() {
-                        *bad = true;
-                    }
-                    continue;
-                }
-            };
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[') {
-                p.finish_rule(rule.take());
-                section = match name.strip_suffix(']').map(str::trim) {
-                    Some("mail") => Section::Mail,
-                    Some("match") => Section::Match,
-                    Some("ignore") => Section::Ignore,
-                    Some(other) => {
-                        p.error(n, format!("unknown section [{other}]"));
-                        Section::Unknown
-                    }
-                    None => {
-                        p.error(n, "section header without closing ']'".into());
-                        Section::Unknown
-                    }
-                };
-                if matches!(section, Section::Match | Section::Ignore) {
-                    rule = Some((
-                        section,
-                        Rule {
-                            line: n,
-                            conditions: Vec::new(),
-                        },
-                        false,
-                    ));
-                }
-                continue;
-            }
-            if section == Section::Unknown {
-                // Skip its keys quietly (one error per mistake), and never
-                // apply them as globals.
-                continue;
-            }
-            let Some((key, op, value)) = split_line(line) else {
-                p.error(n, format!("expected 'key = value', got '{line}'"));
-                continue;
-            };
-            match section {
-                Section::Global | Section::Mail => {
-                    if op != '=' {
-                        p.error(n, format!("'{key}' takes '=', not '{op}'"));
-                    } else {
-                        p.setting(n, section, key, value);
+        p.parse_file(path, text, false);
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (line, value) in std::mem::take(&mut p.includes) {
+            let target = base.join(&value);
+            match read_include(&target) {
+                Ok(files) => {
+                    for (file, text) in files {
+                        p.parse_file(&file, &text, true);
                     }
                 }
-                // Its lines were skipped above.
-                Section::Unknown => {}
-                Section::Match | Section::Ignore => {
-                    let cond = p.condition(n, key, op, value);
-                    if let Some((_, r, bad)) = rule.as_mut() {
-                        match cond {
-                            Some(c) => r.conditions.push(c),
-                            None => *bad = true,
-                        }
+                Err(problems) => {
+                    for why in problems {
+                        p.errors
+                            .push(format!("{}:{line}: include {value}: {why}", path.display()));
                     }
                 }
             }
         }
-        p.finish_rule(rule.take());
-        p.check_complete();
+        p.check_complete(path);
         if p.errors.is_empty() {
             Ok(p.config)
         } else {
@@ -288,29 +243,158 @@ impl Config {
     }
 }
 
-struct Parser<'a> {
-    path: &'a Path,
+/// A rule being read: its section, the rule, and whether one of its lines
+/// was bad (then an "empty rule" error would only repeat that one).
+struct Pending {
+    section: Section,
+    rule: Rule,
+    bad: bool,
+}
+
+struct Parser {
     errors: Vec<String>,
     /// Settings already given, to catch duplicates.
     seen: Vec<String>,
+    /// `include =` lines of the main file: (line, value).
+    includes: Vec<(usize, String)>,
     config: Config,
 }
 
-impl Parser<'_> {
-    fn error(&mut self, line: usize, msg: String) {
-        self.errors
-            .push(format!("{}:{}: {}", self.path.display(), line, msg));
+impl Parser {
+    /// One file's lines. `rules_only`: an included file, which holds rule
+    /// sections only.
+    fn parse_file(&mut self, path: &Path, text: &[u8], rules_only: bool) {
+        let file: Rc<str> = path.display().to_string().into();
+        let mut section = Section::Global;
+        let mut rule: Option<Pending> = None;
+        for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let n = index + 1;
+            let error = |p: &mut Parser, msg: String| p.errors.push(format!("{file}:{n}: {msg}"));
+            let line = match std::str::from_utf8(raw) {
+                Err(_) => Err("not valid UTF-8"),
+                // No path, address or pattern can hold one: exec(2) and
+                // open(2) would fail on it only when the value is used.
+                Ok(l) if l.contains('\0') => Err("holds a NUL byte"),
+                Ok(l) => Ok(l.trim()),
+            };
+            let line = match line {
+                Ok(l) => l,
+                Err(msg) => {
+                    error(self, msg.into());
+                    if let Some(r) = rule.as_mut() {
+                        r.bad = true;
+                    }
+                    continue;
+                }
+            };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[') {
+                self.finish_rule(rule.take());
+                section = match name.strip_suffix(']').map(str::trim) {
+                    Some("mail") if !rules_only => Section::Mail,
+                    Some("match") => Section::Match,
+                    Some("ignore") => Section::Ignore,
+                    Some("mail") => {
+                        error(
+                            self,
+                            "an included file holds rule sections only ([match], [ignore])".into(),
+                        );
+                        Section::Unknown
+                    }
+                    Some(other) => {
+                        error(self, format!("unknown section [{other}]"));
+                        Section::Unknown
+                    }
+                    None => {
+                        error(self, "section header without closing ']'".into());
+                        Section::Unknown
+                    }
+                };
+                if matches!(section, Section::Match | Section::Ignore) {
+                    rule = Some(Pending {
+                        section,
+                        rule: Rule {
+                            origin: Origin {
+                                file: file.clone(),
+                                line: n,
+                            },
+                            name: None,
+                            tag: None,
+                            threshold: None,
+                            by: None,
+                            conditions: Vec::new(),
+                        },
+                        bad: false,
+                    });
+                }
+                continue;
+            }
+            if section == Section::Unknown {
+                // Skip its keys quietly (one error per mistake), and never
+                // apply them as globals.
+                continue;
+            }
+            let Some((key, op, value)) = split_line(line) else {
+                error(self, format!("expected 'key = value', got '{line}'"));
+                if let Some(r) = rule.as_mut() {
+                    r.bad = true;
+                }
+                continue;
+            };
+            match (section, rule.as_mut()) {
+                (Section::Global, _) if rules_only => error(
+                    self,
+                    format!(
+                        "'{key}': an included file holds rule sections only ([match], [ignore])"
+                    ),
+                ),
+                (Section::Global | Section::Mail, _) if op != "=" => {
+                    error(self, format!("'{key}' takes '=', not '{op}'"))
+                }
+                (Section::Global, _) if key == "include" => {
+                    self.includes.push((n, value.to_string()));
+                    if value.is_empty() {
+                        error(self, "include needs a file or directory".into());
+                    }
+                }
+                (Section::Global | Section::Mail, _) => {
+                    if let Err(msg) = self.setting(n, section, key, value) {
+                        error(self, msg);
+                    }
+                }
+                (_, Some(r)) => {
+                    let result = if key.starts_with(|c: char| c.is_ascii_lowercase()) {
+                        rule_option(&mut r.rule, r.section, key, op, value)
+                    } else {
+                        condition(key, op, value).map(|c| r.rule.conditions.push(c))
+                    };
+                    if let Err(msg) = result {
+                        r.bad = true;
+                        error(self, msg);
+                    }
+                }
+                (_, None) => {}
+            }
+        }
+        self.finish_rule(rule.take());
     }
 
-    fn setting(&mut self, n: usize, section: Section, key: &str, value: &str) {
+    fn setting(
+        &mut self,
+        n: usize,
+        section: Section,
+        key: &str,
+        value: &str,
+    ) -> Result<(), String> {
         let qualified = if section == Section::Mail {
             format!("mail.{key}")
         } else {
             key.to_string()
         };
         if self.seen.contains(&qualified) {
-            self.error(n, format!("'{key}' given twice"));
-            return;
+            return Err(format!("'{key}' given twice"));
         }
         self.seen.push(qualified);
         let c = &mut self.config;
@@ -365,9 +449,7 @@ impl Parser<'_> {
             (Section::Global, _) => Err(format!("unknown key '{key}'")),
             _ => Err(format!("unknown key '{key}' in [mail]")),
         };
-        if let Err(msg) = result {
-            self.error(n, msg);
-        }
+        result
     }
 
     fn set_source(&mut self, value: &str, make: impl Fn(&str) -> Source) -> Result<(), String> {
@@ -381,50 +463,23 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn condition(&mut self, n: usize, key: &str, op: char, value: &str) -> Option<Condition> {
-        if let Err(msg) = check_field_name(key) {
-            self.error(n, msg);
-            return None;
+    fn finish_rule(&mut self, pending: Option<Pending>) {
+        let Some(Pending { section, rule, bad }) = pending else {
+            return;
+        };
+        if bad {
+            return;
         }
-        if value.is_empty() {
-            self.error(n, format!("empty value for {key}"));
-            return None;
-        }
-        let test = if op == '=' {
-            Test::Contains(value.as_bytes().to_vec())
+        let at = rule.origin.clone();
+        let problem = if rule.conditions.is_empty() {
+            Some("empty rule: a [match] or [ignore] needs at least one condition")
+        } else if rule.by.is_some() && rule.threshold.is_none() {
+            Some("'by' counts per value for a 'threshold': give one, or drop 'by'")
         } else {
-            match regex_lite::RegexBuilder::new(value)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .nest_limit(REGEX_NEST_LIMIT)
-                .build()
-            {
-                Ok(re) => Test::regex(re),
-                Err(e) => {
-                    // regex-lite errors span lines; keep the report one line each.
-                    let msg = e.to_string().replace('\n', " ");
-                    self.error(n, format!("bad regex: {msg}"));
-                    return None;
-                }
-            }
+            None
         };
-        Some(Condition {
-            field: key.to_string(),
-            test,
-        })
-    }
-
-    fn finish_rule(&mut self, rule: Option<(Section, Rule, bool)>) {
-        let Some((section, rule, had_bad_line)) = rule else {
-            return;
-        };
-        if had_bad_line {
-            return;
-        }
-        if rule.conditions.is_empty() {
-            self.error(
-                rule.line,
-                "empty rule: a [match] or [ignore] needs at least one condition".into(),
-            );
+        if let Some(msg) = problem {
+            self.errors.push(format!("{at}: {msg}"));
             return;
         }
         match section {
@@ -433,14 +488,138 @@ impl Parser<'_> {
         }
     }
 
-    fn check_complete(&mut self) {
+    fn check_complete(&mut self, path: &Path) {
         if self.errors.is_empty() && self.config.rules.matches.is_empty() {
             self.errors.push(format!(
                 "{}: no [match] rule: logmon would never alert",
-                self.path.display()
+                path.display()
             ));
         }
     }
+}
+
+/// `FIELD OP VALUE` in a rule section.
+fn condition(key: &str, op: &str, value: &str) -> Result<Condition, String> {
+    check_field_name(key)?;
+    if value.is_empty() {
+        return Err(format!("empty value for {key}"));
+    }
+    let regex = || {
+        regex_lite::RegexBuilder::new(value)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .nest_limit(REGEX_NEST_LIMIT)
+            .build()
+            // regex-lite errors span lines; keep the report one line each.
+            .map_err(|e| format!("bad regex: {}", e.to_string().replace('\n', " ")))
+    };
+    if op == "=" && value.starts_with('~') {
+        // Perl's and awk's `=~`: surely meant as a regex, not "contains ~".
+        return Err("'=~' is not an operator: a regex is 'FIELD ~ REGEX'".into());
+    }
+    let test = match op {
+        "=" => Test::Contains(value.as_bytes().to_vec()),
+        "==" => Test::Equals(value.as_bytes().to_vec()),
+        "!=" => Test::NotEquals(value.as_bytes().to_vec()),
+        "~" => Test::regex(regex()?),
+        "!~" => Test::not_regex(regex()?),
+        _ => {
+            let n = crate::rules::number(value.as_bytes()).ok_or_else(|| {
+                format!("'{op}' compares numbers: '{value}' is not a decimal integer")
+            })?;
+            Test::compare(op, n).ok_or_else(|| format!("unknown operator '{op}'"))?
+        }
+    };
+    Ok(Condition {
+        field: key.to_string(),
+        test,
+    })
+}
+
+/// Most repeats a `threshold` counts: each is kept until the window closes.
+pub const MAX_THRESHOLD: u32 = 1000;
+/// `tag` and `name` lengths: they go into subjects and headers.
+const MAX_TAG: usize = 32;
+const MAX_NAME: usize = 100;
+
+/// A lower-case key in a rule section: an option of the rule.
+fn rule_option(
+    rule: &mut Rule,
+    section: Section,
+    key: &str,
+    op: &str,
+    value: &str,
+) -> Result<(), String> {
+    if op != "=" {
+        return Err(format!("'{key}' takes '=', not '{op}'"));
+    }
+    let given = match key {
+        "name" => rule.name.is_some(),
+        "tag" => rule.tag.is_some(),
+        "threshold" => rule.threshold.is_some(),
+        "by" => rule.by.is_some(),
+        _ => false,
+    };
+    if given {
+        return Err(format!("'{key}' given twice in this rule"));
+    }
+    let in_match = section == Section::Match;
+    match key {
+        "name" => {
+            if value.is_empty() || value.chars().count() > MAX_NAME || value.contains(',') {
+                return Err(format!(
+                    "name must be 1 to {MAX_NAME} characters without ','"
+                ));
+            }
+            rule.name = Some(value.to_string());
+        }
+        "tag" if in_match => {
+            let word = value.len() <= MAX_TAG
+                && !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !word {
+                return Err(format!(
+                    "tag must be one word of up to {MAX_TAG} letters, digits, '-', '_', '.'"
+                ));
+            }
+            rule.tag = Some(value.to_string());
+        }
+        "threshold" if in_match => rule.threshold = Some(parse_threshold(value)?),
+        "by" if in_match => {
+            check_field_name(value)?;
+            rule.by = Some(value.to_string());
+        }
+        "tag" | "threshold" | "by" => {
+            return Err(format!("'{key}' is an option of [match] rules only"))
+        }
+        _ => {
+            return Err(format!(
+                "unknown rule option '{key}' (field names are upper case)"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// `N within DURATION`.
+fn parse_threshold(value: &str) -> Result<Threshold, String> {
+    let bad = || {
+        format!("threshold must be 'N within DURATION', N 1 to {MAX_THRESHOLD}, e.g. '3 within 5m'")
+    };
+    let (count, within) = value.split_once(" within ").ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    if !(1..=MAX_THRESHOLD).contains(&count) {
+        return Err(bad());
+    }
+    let ms = parse_duration_ms(within.trim())?;
+    if ms == 0 {
+        return Err(bad());
+    }
+    Ok(Threshold {
+        count,
+        within_usec: ms * 1000,
+    })
 }
 
 /// The bytes of the config file. A FIFO, device or huge file is a config
@@ -508,18 +687,21 @@ fn set<T>(slot: &mut T, value: T) -> Result<(), String> {
     Ok(())
 }
 
-/// Split `key OP value`; the key is a run of letters, digits and `_`.
-fn split_line(line: &str) -> Option<(&str, char, &str)> {
+/// Split `key OP value`; the key is a run of letters, digits and `_`, OP
+/// one of `=`, `==`, `!=`, `~`, `!~`, `<`, `<=`, `>`, `>=`.
+fn split_line(line: &str) -> Option<(&str, &str, &str)> {
     let key_end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(line.len());
     let key = &line[..key_end];
     let rest = line[key_end..].trim_start();
-    let op = rest.chars().next()?;
-    if key.is_empty() || (op != '=' && op != '~') {
+    let op = ["==", "!=", "!~", "<=", ">=", "=", "~", "<", ">"]
+        .into_iter()
+        .find(|op| rest.starts_with(op))?;
+    if key.is_empty() {
         return None;
     }
-    Some((key, op, rest[1..].trim()))
+    Some((key, op, rest[op.len()..].trim()))
 }
 
 /// journald's rule for field names (`journal_field_valid`): `[A-Z0-9_]`, not
@@ -646,7 +828,7 @@ mod tests {
         Config::parse(Path::new("t.conf"), text).expect_err("config should be rejected")
     }
 
-    const SHIPPED: &str = include_str!("../logmon.conf");
+    const SHIPPED: &str = include_str!("../../logmon.conf");
 
     #[test]
     fn shipped_config_parses_with_script_rules() {
@@ -730,7 +912,7 @@ mod tests {
             "t.conf:4: mail address '-oQ/tmp/x' must not start with '-'",
             "t.conf:5: bad duration",
             "t.conf:7: bad regex",
-            "t.conf:8: 'message' is not a journal field name",
+            "t.conf:8: unknown rule option 'message'",
             "t.conf:9: empty value for MESSAGE",
             "t.conf:10: expected 'key = value'",
             "t.conf:11: unknown section [bogus]",
@@ -986,5 +1168,151 @@ mod tests {
             Config::load(&missing),
             Err(crate::error::Error::Io { .. })
         ));
+    }
+
+    #[test]
+    fn every_operator_and_option_parses() {
+        let c = parse(
+            "[match]\nname = unit failed\ntag = ops\nthreshold = 3 within 5m\nby = UNIT\n\
+             MESSAGE_ID == 7d4958e842da4a758f6c1cdc7b36dcc5\nUNIT != init.scope\n\
+             MESSAGE !~ ^Started\nPRIORITY <= 3\nERRNO > 0\nN < -5\nM >= 007\nX = y\nY ~ z\n\
+             [ignore]\nname = noise\n_COMM == sshd\n",
+        )
+        .unwrap();
+        let r = &c.rules.matches[0];
+        assert_eq!(r.label(), "unit failed");
+        assert_eq!(r.tag.as_deref(), Some("ops"));
+        assert_eq!(
+            r.threshold,
+            Some(Threshold {
+                count: 3,
+                within_usec: 300_000_000
+            })
+        );
+        assert_eq!(r.by.as_deref(), Some("UNIT"));
+        assert_eq!(r.conditions.len(), 9);
+        assert_eq!(r.origin.to_string(), "t.conf:1");
+        assert_eq!(c.rules.ignores[0].label(), "noise");
+        let holds = |fields: &[(&str, &str)]| r.holds(&mut MapEntry::new(fields));
+        let base = [
+            ("MESSAGE_ID", "7d4958e842da4a758f6c1cdc7b36dcc5"),
+            ("MESSAGE", "x.service: Failed"),
+            ("PRIORITY", "3"),
+            ("ERRNO", "2"),
+            ("N", "-6"),
+            ("M", "7"),
+            ("X", "xyx"),
+            ("Y", "z"),
+        ];
+        assert!(holds(&base), "UNIT missing: != holds");
+        let mut other = base.to_vec();
+        other.push(("UNIT", "init.scope"));
+        assert!(!holds(&other));
+        let mut started = base.to_vec();
+        started[1] = ("MESSAGE", "Started x");
+        assert!(!holds(&started));
+        let mut nan = base.to_vec();
+        nan[2] = ("PRIORITY", "3x");
+        assert!(!holds(&nan), "not a number: < does not hold");
+    }
+
+    #[test]
+    fn bad_operators_and_options_are_errors_on_their_line() {
+        let errs = errors(
+            b"[match]\nPRIORITY <= three\nMESSAGE =~ x\nname =\ntag = two words\n\
+              threshold = 3\nthreshold = 0 within 1m\n[match]\nby = UNIT\nMESSAGE = x\n\
+              [ignore]\ntag = x\nthreshold = 2 within 1m\nMESSAGE = y\nfoo = 1\n\
+              [match]\nname = a\nname = b\nMESSAGE = z\nbogus ~ 1\nA == \n",
+        );
+        let expect = [
+            "t.conf:2: '<=' compares numbers: 'three' is not a decimal integer",
+            "t.conf:3: '=~' is not an operator",
+            "t.conf:4: name must be",
+            "t.conf:5: tag must be one word",
+            "t.conf:6: threshold must be 'N within DURATION'",
+            "t.conf:7: threshold must be",
+            "t.conf:8: 'by' counts per value for a 'threshold'",
+            "t.conf:12: 'tag' is an option of [match] rules only",
+            "t.conf:13: 'threshold' is an option of [match] rules only",
+            "t.conf:15: unknown rule option 'foo'",
+            "t.conf:18: 'name' given twice in this rule",
+            "t.conf:20: 'bogus' takes '=', not '~'",
+            "t.conf:21: empty value for A",
+        ];
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn includes_are_read_in_order_and_name_their_own_files() {
+        let dir = Scratch::new("include");
+        let d = dir.0.join("logmon.d");
+        std::fs::create_dir(&d).unwrap();
+        let file = |name: &str, text: &str| dir.file(name, text.as_bytes(), 0o644);
+        file("logmon.d/20-b.conf", "[match]\nname = b\nMESSAGE = b\n");
+        file(
+            "logmon.d/10-a.conf",
+            "# a\n[match]\nname = a\nMESSAGE = a\n[ignore]\nMESSAGE = noise\n",
+        );
+        file("logmon.d/README", "not a rule file\n");
+        file("extra.conf", "[match]\nname = extra\nMESSAGE = e\n");
+        let main = file(
+            "main.conf",
+            "include = logmon.d\ninclude = extra.conf\ninclude = missing.d\n[mail]\nsendmail = /bin/true\n",
+        );
+        let c = Config::load(&main).unwrap();
+        let names: Vec<String> = c.rules.matches.iter().map(|r| r.label()).collect();
+        assert_eq!(names, ["a", "b", "extra"]);
+        assert_eq!(
+            c.rules.ignores[0].origin.to_string(),
+            format!("{}/10-a.conf:5", d.display())
+        );
+        // An included file holds rule sections only; errors name it.
+        file(
+            "logmon.d/30-bad.conf",
+            "priority = err\n[mail]\nto = x\n[match]\nMESSAGE ~ (\n",
+        );
+        let errs = load_errors(&main);
+        let bad = format!("{}/30-bad.conf", d.display());
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with(&format!(
+            "{bad}:1: 'priority': an included file holds rule sections only"
+        )));
+        assert!(errs[1].starts_with(&format!(
+            "{bad}:2: an included file holds rule sections only"
+        )));
+        assert!(errs[2].starts_with(&format!("{bad}:5: bad regex")));
+        std::fs::remove_file(d.join("30-bad.conf")).unwrap();
+        // A missing file is an error; a group-writable one is refused.
+        let main2 = file(
+            "main2.conf",
+            "include = nope.conf\n[match]\nMESSAGE = x\n[mail]\nsendmail = /bin/true\n",
+        );
+        assert_eq!(
+            load_errors(&main2),
+            vec![format!(
+                "{}:1: include nope.conf: no such file",
+                main2.display()
+            )]
+        );
+        dir.file("logmon.d/40-open.conf", b"[match]\nMESSAGE = o\n", 0o666);
+        let errs = load_errors(&main);
+        assert!(
+            errs[0].contains("40-open.conf: refusing a file that group or others can write"),
+            "{errs:?}"
+        );
+        std::fs::remove_file(d.join("40-open.conf")).unwrap();
+        // ... and so is a directory others may write.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let errs = load_errors(&main);
+        assert!(
+            errs[0].contains("refusing a directory that group or others can write"),
+            "{errs:?}"
+        );
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(Config::load(&main).is_ok());
     }
 }
