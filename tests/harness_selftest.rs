@@ -231,6 +231,7 @@ fn keepalive_disarms_journalds_idle_exit() {
         "journald {pid} keeps a timer due within {IDLE:?} despite the keepalive: {:?}",
         armed_timers(pid)
     );
+    assert!(jd.is_running(), "journald exited; log:\n{}", jd.log_text());
     jd.drop_keepalive();
     let idle_armed = || {
         armed_timers(pid)
