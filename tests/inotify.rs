@@ -4,7 +4,9 @@
 //! default 10 s window each wait below took 10 s (once blamed on
 //! libsystemd; it was the batch).
 //! In its own test binary: it exhausts the limit of a spare uid, and no
-//! other test may run as that uid meanwhile.
+//! other test may run as that uid meanwhile. Other checkouts on the same
+//! machine may run this test at the same moment, so the uid is picked per
+//! process (see `spare_uid`), never one fixed number.
 
 mod common;
 
@@ -13,15 +15,46 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
-/// A uid nothing else on the machine uses.
-const SPARE_UID: &str = "64123";
+/// A uid nothing else on the machine uses: no passwd entry, no process
+/// running as it. The search starts at a place given by our pid, so two
+/// concurrent runs (two checkouts) do not pick the same one.
+fn spare_uid() -> u32 {
+    static UID: OnceLock<u32> = OnceLock::new();
+    *UID.get_or_init(|| {
+        let used: Vec<u32> = fs::read_dir("/proc")
+            .expect("listing /proc")
+            .flatten()
+            .filter_map(|e| fs::read_to_string(e.path().join("status")).ok())
+            .filter_map(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let start = std::process::id() % 1000;
+        (0..1000)
+            .map(|i| 63_000 + (start + i) % 1000)
+            .find(|uid| {
+                !used.contains(uid)
+                    && !run(Command::new("getent").args(["passwd", &uid.to_string()]))
+                        .status
+                        .success()
+            })
+            .expect("no spare uid in 63000..64000")
+    })
+}
 
 fn as_spare_uid(program: &str) -> Command {
+    let uid = spare_uid();
     let mut c = Command::new("setpriv");
     c.args([
-        &format!("--reuid={SPARE_UID}"),
-        &format!("--regid={SPARE_UID}"),
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
         "--clear-groups",
         "--",
         program,
@@ -74,7 +107,8 @@ fn without_inotify_logmon_warns_and_polls() {
         .unwrap();
     assert!(
         line.trim().parse::<u32>().unwrap() > 0,
-        "exhauster got no instance: {line:?}"
+        "exhauster (uid {}) got no instance: {line:?}",
+        spare_uid()
     );
 
     let bin = tmp.path().join("logmon");
