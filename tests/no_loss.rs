@@ -353,6 +353,8 @@ impl Notify {
     /// logmon was going to do about earlier entries it has done by then (it
     /// reports STATUS at the end of a loop turn, after any delivery). This
     /// is how a test bounds "nothing more happens" without a fixed window.
+    /// Call it once logmon has read all else there is (e.g. its STATUS
+    /// shows every alert), or another entry could pass for the marker.
     fn wait_past_marker(&mut self, jd: &Journald, marker: &str) -> bool {
         let before = self.wait_status(WAIT, |_| true).map_or(0, |s| s.entries);
         jd.log("marker", 6, marker);
