@@ -610,26 +610,28 @@ fn since_boot_starts_at_the_current_boot() {
 
 /// A user who cannot read the system journal is told what to do; one in
 /// group systemd-journal is not (the check asks the kernel, not group names).
+///
+/// logmon looks at /var/log/journal/<machine-id>/system.journal and its
+/// /run twin. The host's real journal is never touched: logmon runs in a
+/// private mount namespace where both directories are bind mounts of temp
+/// dirs, holding a stand-in system.journal with journald's ownership and
+/// mode (the host may have no system journal at all: PID 1 is not systemd).
 #[test]
 fn check_warns_when_the_system_journal_is_unreadable() {
     use std::os::unix::fs::PermissionsExt;
-    let machine_id = fs::read_to_string("/etc/machine-id").unwrap();
-    let journal_dir = PathBuf::from(format!("/var/log/journal/{}", machine_id.trim()));
-    let system_journal = journal_dir.join("system.journal");
-    // On a machine without a system journal (PID 1 is not systemd), make a
-    // stand-in file with journald's ownership and mode, removed afterwards.
-    let made_dir = !journal_dir.exists();
-    let made_file = !system_journal.exists();
-    if made_file {
-        fs::create_dir_all(&journal_dir).unwrap();
-        fs::write(&system_journal, b"").unwrap();
-        run_ok(
-            Command::new("chown").args(["root:systemd-journal", system_journal.to_str().unwrap()]),
-        );
-        fs::set_permissions(&system_journal, fs::Permissions::from_mode(0o640)).unwrap();
-    }
     let dir = TempDir::new("access");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let var = dir.path().join("var-log-journal");
+    let run_dir = dir.path().join("run-log-journal");
+    let machine_dir = var.join(machine_id());
+    fs::create_dir_all(&machine_dir).unwrap();
+    fs::create_dir(&run_dir).unwrap();
+    for d in [&var, &machine_dir, &run_dir] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let system_journal = write_file(&machine_dir, "system.journal", b"");
+    run_ok(Command::new("chown").args(["root:systemd-journal", system_journal.to_str().unwrap()]));
+    fs::set_permissions(&system_journal, fs::Permissions::from_mode(0o640)).unwrap();
     // A copy of the binary: the checkout itself may not be readable to nobody.
     let bin = dir.path().join("logmon");
     fs::copy(LOGMON, &bin).unwrap();
@@ -644,20 +646,25 @@ fn check_warns_when_the_system_journal_is_unreadable() {
         .nth(2)
         .unwrap()
         .to_string();
+    // The mounts live and die with the namespace (propagation private: the
+    // host sees none of them); the shell only sets them up, then execs.
     let as_nobody = |groups: &str| {
-        run(Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", groups, "--"])
+        run(Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(
+                "mount --bind \"$1\" /var/log/journal && \
+                 { [ ! -d /run/log/journal ] || mount --bind \"$2\" /run/log/journal; } && \
+                 shift 2 && exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(&var)
+            .arg(&run_dir)
+            .args(["setpriv", "--reuid=65534", "--regid=65534", groups, "--"])
             .arg(&bin)
             .args(["--check", "-c", conf.to_str().unwrap()]))
     };
     let without = as_nobody("--clear-groups");
     let with = as_nobody(&format!("--groups={gid}"));
-    if made_file {
-        fs::remove_file(&system_journal).unwrap();
-    }
-    if made_dir {
-        fs::remove_dir(&journal_dir).unwrap();
-    }
     assert_eq!(without.status.code(), Some(0), "{}", text(&without.stderr));
     assert!(
         text(&without.stdout).contains("add it to group systemd-journal"),

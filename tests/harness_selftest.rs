@@ -168,17 +168,82 @@ fn journalds_in_parallel_stay_apart() {
     }
 }
 
-/// A namespace journald exits about 30 s after start when it has no client;
-/// the keepalive stream must prevent that. Takes ~40 s, in parallel with the
-/// rest.
+/// The times left on the armed timerfds of process `pid`, from
+/// /proc/PID/fdinfo (`it_value: (SECS, NSECS)`; `(0, 0)` is disarmed).
+/// sd-event keeps one timerfd per clock, armed for its earliest timer.
+fn armed_timers(pid: u32) -> Vec<Duration> {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut timers = Vec::new();
+    for fd in fds.flatten() {
+        let is_timerfd =
+            fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy() == "anon_inode:[timerfd]");
+        if !is_timerfd {
+            continue;
+        }
+        let info = fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let value = info
+            .lines()
+            .find_map(|l| l.strip_prefix("it_value: ("))
+            .and_then(|v| v.strip_suffix(')'))
+            .and_then(|v| v.split_once(", "))
+            .and_then(|(s, ns)| Some(Duration::new(s.parse().ok()?, ns.parse().ok()?)));
+        if let Some(v) = value.filter(|v| !v.is_zero()) {
+            timers.push(v);
+        }
+    }
+    timers
+}
+
+/// A namespace journald exits 30 s after its last client leaves (systemd
+/// 252, journald-server.c: `IDLE_TIMEOUT_USEC`, a timer armed while it has
+/// no stdout stream and no varlink connection); the harness's keepalive
+/// stream must prevent that. Rather than sleep past the 30 s, look at the
+/// timer itself. sd-event shows only each clock's earliest timer, and right
+/// after a write journald has sub-second ones (it wakes readers 250 ms
+/// later), so both checks wait for the short ones to pass: with the
+/// keepalive there comes a moment when no timer is due within 31 s at all
+/// (an armed idle timer would be due within 30 s until journald exits);
+/// once the keepalive is dropped a timer due in 1..31 s appears (so the
+/// check can see one), and journald is still running meanwhile.
 #[test]
-fn journald_outlives_idle_exit() {
+fn keepalive_disarms_journalds_idle_exit() {
+    const IDLE: Duration = Duration::from_secs(31);
     let mut jd = Journald::start(&unique_name("idle"));
-    thread::sleep(Duration::from_secs(40));
+    let pid = jd.pid();
+    // journald saves a stream's state under streams/ once it has read the
+    // stream's header; it counted the stream (and dropped the idle timer)
+    // when it accepted it, before that.
+    let streams = jd.runtime_dir().join("streams");
+    assert!(
+        wait_until(WAIT, || fs::read_dir(&streams)
+            .is_ok_and(|mut d| d.next().is_some())),
+        "journald registered no stream; log:\n{}",
+        jd.log_text()
+    );
+    assert!(
+        wait_until(WAIT, || armed_timers(pid).iter().all(|t| *t > IDLE)),
+        "journald {pid} keeps a timer due within {IDLE:?} despite the keepalive: {:?}",
+        armed_timers(pid)
+    );
     assert!(jd.is_running(), "journald exited; log:\n{}", jd.log_text());
-    let tag = unique_name("late");
-    jd.log("selftest", 6, &tag);
-    assert!(jd.wait_for_count(&tag, 1, WAIT), "{}", jd.cat());
+    jd.drop_keepalive();
+    let idle_armed = || {
+        armed_timers(pid)
+            .iter()
+            .any(|t| *t > Duration::from_secs(1) && *t <= IDLE)
+    };
+    assert!(
+        wait_until(WAIT, idle_armed),
+        "no idle timer after the last client left, so this test could not see one: {:?}",
+        armed_timers(pid)
+    );
+    assert!(jd.is_running(), "journald exited; log:\n{}", jd.log_text());
 }
 
 #[test]
@@ -293,7 +358,9 @@ fn fake_sendmail_records_and_fails_on_demand() {
     assert_eq!(fake.mails().len(), 3);
     assert!(!fake.mails().iter().any(|m| m.contains("lost")));
 
-    // 50%: 40 runs all passing or all failing has odds 2^-39.
+    // 50%: 40 runs all passing or all failing has odds 2^-39. Seeded, so a
+    // failure replays with the seed it prints.
+    fake.set_seed(test_seed("fake_sendmail_records_and_fails_on_demand"));
     fake.set_fail_ratio(50);
     let codes: HashSet<_> = (0..40)
         .map(|_| run_fake(&fake, &[], "x\n").code())
@@ -325,6 +392,28 @@ fn fake_sendmail_records_and_fails_on_demand() {
     });
     assert!(fake.wait_until(WAIT, |m| m.iter().any(|s| s == "late mail\n")));
     assert!(late.join().expect("late thread").success());
+}
+
+/// `set_seed` makes the fail-ratio draws replayable: the same seed gives
+/// the same outcome for the k-th run, another seed (almost surely) not.
+#[test]
+fn fake_sendmail_seed_replays_the_same_failures() {
+    let seed = test_seed("fake_sendmail_seed_replays_the_same_failures");
+    let outcomes = |seed: u64| {
+        let fake = FakeSendmail::new();
+        fake.set_seed(seed);
+        fake.set_fail_ratio(50);
+        (0..30)
+            .map(|_| run_fake(&fake, &[], "x\n").code())
+            .collect::<Vec<_>>()
+    };
+    let first = outcomes(seed);
+    assert!(
+        first.contains(&Some(0)) && first.contains(&Some(75)),
+        "{first:?}"
+    );
+    assert_eq!(first, outcomes(seed), "same seed, other outcomes");
+    assert_ne!(first, outcomes(seed ^ 1), "another seed, same 30 outcomes");
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! Without an inotify instance (the per-user limit exhausted), logmon says
-//! so and falls back to reopening the journal on a timer.
-//! Seen here: entries written by systemd-journal-remote became visible to a
-//! reader without inotify only about 10 s later, even to a freshly opened
-//! one (libsystemd's doing, cause not established), so the waits below are
-//! generous.
+//! so and falls back to reopening the journal on a timer (every 2 s).
+//! `batch = 0`, so an alert is printed as soon as it is read: with the
+//! default 10 s window each wait below took 10 s (once blamed on
+//! libsystemd; it was the batch).
 //! In its own test binary: it exhausts the limit of a spare uid, and no
-//! other test may run as that uid meanwhile.
+//! other test may run as that uid meanwhile. Other checkouts on the same
+//! machine may run this test at the same moment, so the uid is picked per
+//! process (see `spare_uid`), never one fixed number.
 
 mod common;
 
@@ -14,18 +15,46 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::OnceLock;
 
-const SLOW: Duration = Duration::from_secs(60);
-
-/// A uid nothing else on the machine uses.
-const SPARE_UID: &str = "64123";
+/// A uid nothing else on the machine uses: no passwd entry, no process
+/// running as it. The search starts at a place given by our pid, so two
+/// concurrent runs (two checkouts) do not pick the same one.
+fn spare_uid() -> u32 {
+    static UID: OnceLock<u32> = OnceLock::new();
+    *UID.get_or_init(|| {
+        let used: Vec<u32> = fs::read_dir("/proc")
+            .expect("listing /proc")
+            .flatten()
+            .filter_map(|e| fs::read_to_string(e.path().join("status")).ok())
+            .filter_map(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let start = std::process::id() % 1000;
+        (0..1000)
+            .map(|i| 63_000 + (start + i) % 1000)
+            .find(|uid| {
+                !used.contains(uid)
+                    && !run(Command::new("getent").args(["passwd", &uid.to_string()]))
+                        .status
+                        .success()
+            })
+            .expect("no spare uid in 63000..64000")
+    })
+}
 
 fn as_spare_uid(program: &str) -> Command {
+    let uid = spare_uid();
     let mut c = Command::new("setpriv");
     c.args([
-        &format!("--reuid={SPARE_UID}"),
-        &format!("--regid={SPARE_UID}"),
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
         "--clear-groups",
         "--",
         program,
@@ -78,7 +107,8 @@ fn without_inotify_logmon_warns_and_polls() {
         .unwrap();
     assert!(
         line.trim().parse::<u32>().unwrap() > 0,
-        "exhauster got no instance: {line:?}"
+        "exhauster (uid {}) got no instance: {line:?}",
+        spare_uid()
     );
 
     let bin = tmp.path().join("logmon");
@@ -86,7 +116,7 @@ fn without_inotify_logmon_warns_and_polls() {
     let conf = write_file(
         tmp.path(),
         "logmon.conf",
-        "state_file =\n[match]\nMESSAGE ~ error\n",
+        "state_file =\n[mail]\nbatch = 0\n[match]\nMESSAGE ~ error\n",
     );
     fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
     let stdout_path = tmp.path().join("stdout");
@@ -121,7 +151,7 @@ fn without_inotify_logmon_warns_and_polls() {
     fixture_journal(&journal_dir, &[e("disk error after start")]);
     make_readable(&journal_dir);
     assert!(
-        wait_until(SLOW, || fs::read_to_string(&stdout_path)
+        wait_until(WAIT, || fs::read_to_string(&stdout_path)
             .unwrap_or_default()
             .contains("disk error after start")),
         "stdout: {}\nstderr: {}",
@@ -135,7 +165,7 @@ fn without_inotify_logmon_warns_and_polls() {
     fs::rename(&new_file, journal_dir.join("rotated.journal")).unwrap();
     make_readable(&journal_dir);
     assert!(
-        wait_until(SLOW, || fs::read_to_string(&stdout_path)
+        wait_until(WAIT, || fs::read_to_string(&stdout_path)
             .unwrap_or_default()
             .contains("raid error in a new file")),
         "stdout: {}\nstderr: {}",

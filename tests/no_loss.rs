@@ -8,14 +8,14 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const BIN: &str = env!("CARGO_BIN_EXE_logmon");
 const STARTED: &str = "started: following the journal";
@@ -24,19 +24,12 @@ const STARTED: &str = "started: following the journal";
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-/// A private journald namespace that already holds an entry (its own
-/// "Journal started"), so logmon's first start finds a tail to save.
-/// Starting on a journal with no entry at all is its own test
-/// (`first_start_on_an_empty_journal_loses_nothing`).
+/// A private journald namespace. It already holds entries (journald's own
+/// and the harness's marker: `Journald::start` waits for them), so
+/// logmon's first start finds a tail to save. Starting on a journal with no
+/// entry at all is its own test (`first_start_on_an_empty_journal_loses_nothing`).
 fn journald(prefix: &str) -> Journald {
-    let jd = Journald::start(&unique_name(prefix));
-    let has_entry = wait_until(WAIT, || !jd.cat().trim().is_empty());
-    assert!(
-        has_entry,
-        "journald wrote no entry; log:\n{}",
-        jd.log_text()
-    );
-    jd
+    Journald::start(&unique_name(prefix))
 }
 
 /// Sends a signal with kill(1) (std has only SIGKILL, and no crates).
@@ -45,15 +38,6 @@ fn signal(pid: u32, sig: &str) {
         .args([sig, &pid.to_string()])
         .stderr(Stdio::null())
         .status();
-}
-
-/// A random number from /dev/urandom.
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("reading /dev/urandom");
-    u64::from_le_bytes(b)
 }
 
 /// Writes a config file atomically (temp file + rename, so a reload never
@@ -339,9 +323,8 @@ impl Notify {
         ("NOTIFY_SOCKET", self.path.display().to_string())
     }
 
-    /// Reads what arrived; returns (alerts, mails sent, pending) of the
-    /// latest STATUS.
-    fn poll(&mut self) -> Option<(u64, u64, u64)> {
+    /// Reads what arrived; returns the latest STATUS.
+    fn poll(&mut self) -> Option<Status> {
         let mut buf = vec![0u8; 65536];
         loop {
             match self.sock.recv(&mut buf) {
@@ -362,8 +345,49 @@ impl Notify {
             .take(4)
             .filter_map(|part| part.split_whitespace().next()?.parse().ok())
             .collect();
-        (nums.len() == 4).then(|| (nums[1], nums[2], nums[3]))
+        (nums.len() == 4).then(|| Status {
+            entries: nums[0],
+            alerts: nums[1],
+            mails: nums[2],
+            pending: nums[3],
+        })
     }
+
+    /// Logs `marker` (a line no rule matches) and waits until logmon has
+    /// read it, i.e. until `entries read` passes what it was: everything
+    /// logmon was going to do about earlier entries it has done by then (it
+    /// reports STATUS at the end of a loop turn, after any delivery). This
+    /// is how a test bounds "nothing more happens" without a fixed window.
+    /// Call it once logmon has read all else there is (e.g. its STATUS
+    /// shows every alert), or another entry could pass for the marker.
+    fn wait_past_marker(&mut self, jd: &Journald, marker: &str) -> bool {
+        let before = self.wait_status(WAIT, |_| true).map_or(0, |s| s.entries);
+        jd.log("marker", 6, marker);
+        self.wait_status(WAIT, |s| s.entries > before).is_some()
+    }
+
+    /// Polls until the latest STATUS satisfies `cond`.
+    fn wait_status(
+        &mut self,
+        timeout: Duration,
+        mut cond: impl FnMut(&Status) -> bool,
+    ) -> Option<Status> {
+        let mut found = None;
+        wait_until(timeout, || {
+            found = self.poll().filter(|s| cond(s));
+            found.is_some()
+        });
+        found
+    }
+}
+
+/// One STATUS report: `E entries read, A alerts, M mails sent, P pending`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Status {
+    entries: u64,
+    alerts: u64,
+    mails: u64,
+    pending: u64,
 }
 
 // ---------------------------------------------------------------------------
@@ -374,8 +398,10 @@ impl Notify {
 fn kill9_chaos_loses_no_alert() {
     const N: u32 = 2000;
     let started = Instant::now();
+    let mut rng = Rng::new(test_seed("kill9_chaos_loses_no_alert"));
     let jd = journald("chaos");
     let fake = FakeSendmail::new();
+    fake.set_seed(rng.next_u64());
     fake.set_fail_ratio(33);
     let tmp = TempDir::new("chaos");
     let state = tmp.path().join("cursor");
@@ -403,13 +429,14 @@ fn kill9_chaos_loses_no_alert() {
     // 5 kill moments spread over the ~20 s of writing, at least 1 s apart.
     let mut kills: Vec<u64> = Vec::new();
     while kills.len() < 5 {
-        let t = 500 + random_u64() % 18_000;
+        let t = 500 + rng.below(18_000);
         if kills.iter().all(|k| k.abs_diff(t) >= 1000) {
             kills.push(t);
         }
     }
     kills.sort();
 
+    let pauses: Vec<u64> = kills.iter().map(|_| rng.below(300)).collect();
     let write_start = Instant::now();
     let written = AtomicU64::new(0);
     thread::scope(|s| {
@@ -420,7 +447,7 @@ fn kill9_chaos_loses_no_alert() {
                 thread::sleep(Duration::from_millis(10));
             }
         });
-        for &k in &kills {
+        for (&k, &pause) in kills.iter().zip(&pauses) {
             let at = write_start + Duration::from_millis(k);
             thread::sleep(at.saturating_duration_since(Instant::now()));
             lm.kill9();
@@ -429,7 +456,7 @@ fn kill9_chaos_loses_no_alert() {
                 k as f64 / 1000.0,
                 written.load(Ordering::Relaxed)
             );
-            thread::sleep(Duration::from_millis(random_u64() % 300));
+            thread::sleep(Duration::from_millis(pause));
             instance += 1;
             lm = Logmon::spawn(&args, stderr_of(instance), &[]);
         }
@@ -440,9 +467,6 @@ fn kill9_chaos_loses_no_alert() {
         "journald did not store all {N} lines"
     );
 
-    // Still failing a third of the time for a few seconds, then fixed.
-    thread::sleep(Duration::from_secs(3));
-    fake.set_fail_ratio(0);
     let seen = |mails: &[String]| -> BTreeMap<u32, u32> {
         let mut m = BTreeMap::new();
         for mail in mails {
@@ -452,6 +476,20 @@ fn kill9_chaos_loses_no_alert() {
         }
         m
     };
+    // Still failing a third of the time after the writing, until two more
+    // runs have failed (the last instance went through retries) or all is
+    // mailed already; then fixed.
+    let failed_runs = || {
+        fake.attempts()
+            .iter()
+            .filter(|a| a.ends_with(" fail"))
+            .count()
+    };
+    let failed_before = failed_runs();
+    wait_until(WAIT, || {
+        failed_runs() >= failed_before + 2 || seen(&fake.mails()).len() == N as usize
+    });
+    fake.set_fail_ratio(0);
     let all = fake.wait_until(Duration::from_secs(60), |mails| {
         seen(mails).len() == N as usize
     });
@@ -790,11 +828,13 @@ fn flood_is_rate_limited_bounded_and_fully_counted() {
         let mut last = None;
         let settled = wait_until(Duration::from_secs(60), || {
             last = notify.poll();
-            matches!(last, Some((a, m, p))
+            matches!(last, Some(Status { alerts: a, mails: m, pending: p, .. })
                 if a == N && (p == 0 || m >= 30) && fake.mails().len() as u64 == m)
         });
-        // A little longer, so a mail that should not go out would show.
-        thread::sleep(Duration::from_secs(2));
+        // A mail that should not go out would have gone by the time logmon
+        // read a later line: nothing pending is due (p == 0), or the hour's
+        // budget is spent.
+        let moved_on = settled && notify.wait_past_marker(&jd, "flood marker, no alert");
         stop.store(true, Ordering::Relaxed);
         assert!(
             settled,
@@ -802,6 +842,12 @@ fn flood_is_rate_limited_bounded_and_fully_counted() {
              journal files {:?}; stderr:\n{}",
             notify.status,
             journal_files(&jd),
+            lm.stderr()
+        );
+        assert!(
+            moved_on,
+            "logmon did not read a line logged after the flood; last status {:?}; stderr:\n{}",
+            notify.status,
             lm.stderr()
         );
         secs
@@ -925,6 +971,7 @@ fn resume_after_the_saved_entry_was_vacuumed() {
         ],
     );
     fs::rename(&a, jdir.join("a.journal")).expect("moving A");
+    let a_done = SystemTime::now();
     let args = logmon_args(
         &conf,
         &["--once", "--directory", &jdir.display().to_string()],
@@ -939,8 +986,10 @@ fn resume_after_the_saved_entry_was_vacuumed() {
     );
     assert!(fake.mails().is_empty(), "first start must begin at the end");
 
-    // Vacuum A; B has only newer entries (default timestamps are "now").
-    thread::sleep(Duration::from_millis(20));
+    // Vacuum A; B has only newer entries (default timestamps are "now"
+    // minus up to 3 ms, and A's are older than `a_done`).
+    assert!(wait_until(WAIT, || SystemTime::now()
+        > a_done + Duration::from_millis(5)));
     fs::remove_file(jdir.join("a.journal")).expect("removing A");
     let b = fixture_journal(
         &build_b,
@@ -1041,8 +1090,22 @@ fn first_start_on_an_empty_journal_loses_nothing() {
         let text = mails.concat();
         msgs.iter().all(|m| text.contains(m))
     });
-    // Give a wrong extra mail a moment to show, then stop.
-    thread::sleep(Duration::from_millis(500));
+    // A wrong extra mail (an entry read twice) would have gone out by the
+    // time a later entry, in a later file, is mailed.
+    let marker = "empty journal error marker";
+    let later = tmp.path().join("later");
+    fs::create_dir(&later).expect("creating dir");
+    let file = fixture_journal(
+        &later,
+        &[entry(&[
+            ("MESSAGE", marker),
+            ("PRIORITY", "3"),
+            ("SYSLOG_IDENTIFIER", "emptytest"),
+            ("_HOSTNAME", "ehost"),
+        ])],
+    );
+    fs::rename(&file, jdir.join("later.journal")).expect("moving the journal file in");
+    let marker_mailed = fake.wait_until(WAIT, |mails| mails.concat().contains(marker));
     let status = lm.term();
     let mails = fake.mails();
     let text = mails.concat();
@@ -1054,8 +1117,13 @@ fn first_start_on_an_empty_journal_loses_nothing() {
         read_state(&state),
         lm.stderr()
     );
+    assert!(
+        marker_mailed,
+        "an entry in a later file was never mailed; stderr:\n{}\nmails:\n{text}",
+        lm.stderr()
+    );
     assert!(status.success(), "exit {status}");
-    for m in msgs {
+    for m in msgs.iter().chain([&marker]) {
         assert_eq!(
             text.matches(m).count(),
             1,
@@ -1220,10 +1288,11 @@ exit 0
             "[match]\nMESSAGE ~ (?i)error",
         ),
     );
+    let mut notify = Notify::new();
     let mut lm = Logmon::spawn(
         &logmon_args(&conf, &["--namespace", jd.name()]),
         tmp.path().join("stderr.log"),
-        &[],
+        &[notify.env()],
     );
     lm.wait_started();
     jd.log("looptest", 3, "initial error that starts the loop");
@@ -1234,15 +1303,26 @@ exit 0
         mail_count(),
         lm.stderr()
     );
-    // The loop keeps feeding errors; the count must stay at 5.
-    let stays = !wait_until(Duration::from_secs(5), || mail_count() > 5);
+    // The loop keeps feeding errors; the count must stay at 5. The 5th
+    // mail's own error line is the 6th alert: once logmon holds it unsent
+    // and has read a later line, a 6th mail would have gone out.
     assert!(
         jd.wait_for_count("error queueing mail", 5, WAIT),
         "the fake sendmail did not log into the namespace:\n{}",
         jd.cat()
     );
+    let held = notify.wait_status(WAIT, |s| s.alerts >= 6 && s.pending >= 1);
+    let moved_on = held.is_some() && notify.wait_past_marker(&jd, "loop marker, no alert");
     assert!(
-        stays && mail_count() == 5,
+        held.is_some() && moved_on,
+        "logmon never held the 6th alert and read on (held: {held:?}); last status {:?}; \
+         {} mails; stderr:\n{}",
+        notify.status,
+        mail_count(),
+        lm.stderr()
+    );
+    assert!(
+        mail_count() == 5,
         "{} mails with max_per_hour = 5; stderr:\n{}",
         mail_count(),
         lm.stderr()

@@ -68,6 +68,50 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The seed of a randomised test: `LOGMON_TEST_SEED` when set (to replay a
+/// failed run), else a fresh one from /dev/urandom. Printed either way, and
+/// libtest shows a failed test's output, so every failure names its seed.
+pub fn test_seed(test: &str) -> u64 {
+    let seed = match std::env::var("LOGMON_TEST_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("LOGMON_TEST_SEED={s:?} is not a u64")),
+        Err(_) => {
+            let mut b = [0u8; 8];
+            fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut b))
+                .expect("reading /dev/urandom");
+            u64::from_le_bytes(b)
+        }
+    };
+    eprintln!("{test}: seed {seed} (replay with LOGMON_TEST_SEED={seed})");
+    seed
+}
+
+/// A small deterministic generator (splitmix64): the same seed gives the
+/// same sequence, so a randomised test replays from its printed seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0); the modulo bias is irrelevant here.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// Writes `contents` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
@@ -206,6 +250,13 @@ pub fn encode_field(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
 /// `/var/log/journal/<machine-id>.NAME/`. Read it with
 /// `journalctl --namespace=NAME` or `sd_journal_open_namespace(.., "NAME", 0)`.
 ///
+/// `start` returns only once the namespace's journal file exists and holds
+/// an entry a reader can see (journald's own "Journal started" lines and the
+/// harness's marker `harness: journald NAME ready`, identifier
+/// `logmon-harness`, priority info). A logmon started then finds a tail; one
+/// started a moment earlier found an empty journal, read it from its head
+/// and counted journald's own first lines as new entries.
+///
 /// Seen here: the socket appears ~30 ms after spawn; the namespace instance
 /// exits by itself ~31 s after start when no client is connected, so we keep
 /// a stdout-stream connection open for the whole lifetime. No rate limiting
@@ -276,7 +327,36 @@ impl Journald {
             "journald {name} sockets not ready within 10 s (last error {last_err:?}); log:\n{}",
             jd.log_text()
         );
+
+        // journald writes its first lines and the file behind them while
+        // the sockets are already up; the notify test went 0.4 s or 20 s
+        // depending on who won. Seeing our marker through a reader proves
+        // the file is there with everything journald wrote before it.
+        let marker = format!("harness: journald {name} ready");
+        jd.log("logmon-harness", 6, &marker);
+        let readable = wait_until(WAIT, || {
+            let out = run_ok(Command::new("journalctl").args([
+                &format!("--namespace={name}"),
+                "-o",
+                "cat",
+                "--no-pager",
+                &format!("MESSAGE={marker}"),
+            ]));
+            !out.stdout.is_empty()
+        });
+        assert!(
+            readable && jd.journal_dir().is_some(),
+            "journald {name}: marker entry not readable within {WAIT:?}; log:\n{}",
+            jd.log_text()
+        );
         jd
+    }
+
+    /// Closes the keepalive stream: from then on the instance exits by
+    /// itself about 30 s after its last client left (for the self-test that
+    /// shows the keepalive is what keeps it running).
+    pub fn drop_keepalive(&mut self) {
+        drop(self.keepalive.take());
     }
 
     pub fn name(&self) -> &str {
@@ -561,7 +641,9 @@ fn uptime_us() -> u64 {
 /// without recording), `hang` (`exec sleep 100000`), `fail-ratio` (fail with
 /// that % chance). Checked in that order, after stdin has been read, just as
 /// a real sendmail reads the message before it can fail. Every run also adds
-/// a line `<id> ok|fail|hang` to `attempts`, to count retries.
+/// a line `<id> ok|fail|hang` to `attempts`, to count retries. With a `seed`
+/// (`set_seed`), the k-th run's fail-ratio draw depends only on the seed and
+/// k, so a randomised test replays the same pattern of failures.
 ///
 /// The script needs no environment variables and only commands on
 /// PATH=/usr/sbin:/usr/bin:/sbin:/bin, like logmon's cleared environment.
@@ -599,7 +681,12 @@ if [ -e hang ]; then
 fi
 if [ -s fail-ratio ]; then
     p=$(cat fail-ratio)
-    r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+    if [ -s seed ]; then
+        k=$(cat attempts 2>/dev/null | wc -l)
+        r=$(printf '%s-%s' "$(cat seed)" "$k" | cksum | cut -d' ' -f1)
+    else
+        r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+    fi
     if [ "$((r % 100))" -lt "$p" ]; then
         rm -f "tmp/$id.eml"; echo "$id fail" >> attempts; exit 75
     fi
@@ -706,6 +793,12 @@ exit 0
     pub fn set_fail_ratio(&self, percent: u32) {
         assert!(percent <= 100, "fail ratio is a percentage");
         self.set_flag("fail-ratio", percent > 0, &percent.to_string());
+    }
+
+    /// Makes the `fail-ratio` draws a function of `seed` and the run's
+    /// number (see the type's doc).
+    pub fn set_seed(&self, seed: u64) {
+        self.set_flag("seed", true, &seed.to_string());
     }
 
     pub fn wait_for_mails(&self, n: usize, timeout: Duration) -> bool {
