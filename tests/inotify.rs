@@ -12,62 +12,7 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-/// A uid nothing else on the machine uses: no passwd entry, no process
-/// running as it. The search starts at a place given by our pid, so two
-/// concurrent runs (two checkouts) do not pick the same one.
-fn spare_uid() -> u32 {
-    static UID: OnceLock<u32> = OnceLock::new();
-    *UID.get_or_init(|| {
-        let used: Vec<u32> = fs::read_dir("/proc")
-            .expect("listing /proc")
-            .flatten()
-            .filter_map(|e| fs::read_to_string(e.path().join("status")).ok())
-            .filter_map(|st| {
-                st.lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        let start = std::process::id() % 1000;
-        (0..1000)
-            .map(|i| 63_000 + (start + i) % 1000)
-            .find(|uid| {
-                !used.contains(uid)
-                    && !run(Command::new("getent").args(["passwd", &uid.to_string()]))
-                        .status
-                        .success()
-            })
-            .expect("no spare uid in 63000..64000")
-    })
-}
-
-fn as_spare_uid(program: &str) -> Command {
-    let uid = spare_uid();
-    let mut c = Command::new("setpriv");
-    c.args([
-        &format!("--reuid={uid}"),
-        &format!("--regid={uid}"),
-        "--clear-groups",
-        "--",
-        program,
-    ]);
-    c
-}
-
-fn make_readable(dir: &std::path::Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    for e in fs::read_dir(dir).unwrap() {
-        fs::set_permissions(e.unwrap().path(), fs::Permissions::from_mode(0o644)).unwrap();
-    }
-}
 
 #[test]
 fn without_inotify_logmon_warns_and_polls() {
@@ -87,29 +32,7 @@ fn without_inotify_logmon_warns_and_polls() {
     make_readable(&journal_dir);
 
     // Hold every inotify instance the spare uid may have (max_user_instances).
-    let mut exhauster = Killed(
-        as_spare_uid("/usr/bin/python3")
-            .args([
-                "-c",
-                "import ctypes, sys, time\n\
-                 libc = ctypes.CDLL(None)\n\
-                 fds = [libc.inotify_init1(0o2000000) for _ in range(100000)]\n\
-                 print(sum(f >= 0 for f in fds), flush=True)\n\
-                 time.sleep(300)\n",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 for the inotify exhauster"),
-    );
-    let mut line = String::new();
-    BufReader::new(exhauster.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.trim().parse::<u32>().unwrap() > 0,
-        "exhauster (uid {}) got no instance: {line:?}",
-        spare_uid()
-    );
+    let _exhauster = exhaust_inotify();
 
     let bin = tmp.path().join("logmon");
     fs::copy(env!("CARGO_BIN_EXE_logmon"), &bin).unwrap();

@@ -2,39 +2,15 @@
 //! such a reopen to the journal head when nothing had been read yet (the
 //! `--since` time was stored, never used): `--since -1h` with nothing new
 //! mailed 100 old alerts within seconds.
-//! In its own test binary, with its own spare uid: it exhausts that uid's
-//! inotify instances.
+//! In its own test binary (its own spare uid, see `common::spare_uid`): it
+//! exhausts that uid's inotify instances.
 
 mod common;
 
 use common::*;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// A uid nothing else uses (tests/inotify.rs has another).
-const SPARE_UID: &str = "64124";
-
-fn as_spare_uid(program: &str) -> Command {
-    let mut c = Command::new("setpriv");
-    c.args([
-        &format!("--reuid={SPARE_UID}"),
-        &format!("--regid={SPARE_UID}"),
-        "--clear-groups",
-        "--",
-        program,
-    ]);
-    c
-}
-
-fn make_readable(dir: &std::path::Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    for e in fs::read_dir(dir).unwrap() {
-        fs::set_permissions(e.unwrap().path(), fs::Permissions::from_mode(0o644)).unwrap();
-    }
-}
 
 #[test]
 fn a_reopen_without_inotify_keeps_the_since_time() {
@@ -61,25 +37,7 @@ fn a_reopen_without_inotify_keeps_the_since_time() {
     fixture_journal(&journal_dir, &old);
     make_readable(&journal_dir);
 
-    let mut exhauster = Killed(
-        as_spare_uid("/usr/bin/python3")
-            .args([
-                "-c",
-                "import ctypes, time\n\
-                 libc = ctypes.CDLL(None)\n\
-                 fds = [libc.inotify_init1(0o2000000) for _ in range(100000)]\n\
-                 print(sum(f >= 0 for f in fds), flush=True)\n\
-                 time.sleep(300)\n",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 for the inotify exhauster"),
-    );
-    let mut line = String::new();
-    BufReader::new(exhauster.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.trim().parse::<u32>().unwrap_or(0) > 0, "{line:?}");
+    let _exhauster = exhaust_inotify();
 
     let bin = tmp.path().join("logmon");
     let built = std::env::var("LOGMON_TEST_BIN")
