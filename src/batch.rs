@@ -69,7 +69,13 @@ pub struct Pending {
     /// logmon's own problems (lost entries, a state file it cannot write),
     /// folded like alerts, bounded, each with its count.
     notices: Vec<(String, u64)>,
+    /// Catalog texts of the alerts' MESSAGE_IDs: (id, text), once each.
+    catalogs: Vec<(String, String)>,
 }
+
+/// Catalog texts in one mail, and the bytes kept of each.
+pub const MAX_CATALOGS: usize = 5;
+const MAX_CATALOG_TEXT: usize = 4096;
 
 /// Distinct notices kept in one mail.
 pub const MAX_NOTICES: usize = 20;
@@ -150,6 +156,28 @@ impl Pending {
         &self.notices
     }
 
+    /// Whether the catalog text of `id` is in, or there is no room for it.
+    pub fn wants_catalog(&self, id: &str) -> bool {
+        self.catalogs.len() < MAX_CATALOGS && !self.catalogs.iter().any(|(i, _)| i == id)
+    }
+
+    pub fn add_catalog(&mut self, id: &str, mut text: String) {
+        if self.wants_catalog(id) {
+            if text.len() > MAX_CATALOG_TEXT {
+                let mut cut = MAX_CATALOG_TEXT;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            self.catalogs.push((id.to_string(), text));
+        }
+    }
+
+    pub fn catalogs(&self) -> &[(String, String)] {
+        &self.catalogs
+    }
+
     /// Fold `newer` (alerts that came after these) into this one, as if
     /// each of its alerts had been added here, counts kept.
     pub fn merge(&mut self, newer: Pending) {
@@ -170,6 +198,9 @@ impl Pending {
         self.total += newer.uncounted_groups;
         for (text, count) in newer.notices {
             self.add_notice_counted(text, count);
+        }
+        for (id, text) in newer.catalogs {
+            self.add_catalog(&id, text);
         }
     }
 
@@ -260,6 +291,10 @@ impl Batcher {
     pub fn add_notice(&mut self, text: String, now_ms: u64) {
         self.opened_ms.get_or_insert(now_ms);
         self.pending.add_notice(text);
+    }
+
+    pub fn add_catalog(&mut self, id: &str, text: String) {
+        self.pending.add_catalog(id, text);
     }
 
     /// Take the pending mail for delivery. Until [`delivered`] or

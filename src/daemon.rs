@@ -197,6 +197,16 @@ impl Daemon {
             if !alerts.is_empty() {
                 for (alert, held) in alerts {
                     self.stats.alerts += 1;
+                    // The catalog is read for the current entry only (its
+                    // fields fill the text in); a threshold's earlier
+                    // entries mostly share its MESSAGE_ID.
+                    if let Some(id) = alert.message_id.clone().filter(|id| {
+                        held.seq == mark.seq && self.outbox.pending().wants_catalog(id)
+                    }) {
+                        if let Some(text) = self.reader.catalog() {
+                            self.outbox.add_catalog(&id, text);
+                        }
+                    }
                     self.outbox.add(alert, &held, now);
                 }
                 // A mail due now (batch = 0) goes before reading on; one
@@ -289,12 +299,18 @@ impl Daemon {
     fn start_delivery(&mut self, timeout_ms: u64, now_ms: u64) -> Option<bool> {
         let local = sys::localtime(sys::realtime_secs());
         let pending = self.outbox.begin();
+        let config = self.config.path.display().to_string();
+        let context = mail::Context {
+            rules: self.engine.rule_infos(),
+            config: &config,
+        };
         let message = mail::compose(
             pending,
             &self.config.mail.from,
             &self.config.mail.to,
             &mail::rfc5322_date(&local),
             &format_time,
+            &context,
         );
         if self.opts.dry_run {
             let mut out = std::io::stdout().lock();

@@ -14,6 +14,7 @@
 
 use crate::batch::{Alert, MAX_MESSAGE};
 use crate::identity::OwnIdentity;
+use crate::mail::RuleInfo;
 use crate::position::Mark;
 use crate::rules::{Fields, Rules, Threshold, Verdict};
 use std::collections::VecDeque;
@@ -47,6 +48,8 @@ pub struct Engine {
     pub silenced: Vec<u64>,
     /// Per `[match]` rule with a threshold: its open windows.
     windows: Vec<Vec<Window>>,
+    /// Per `[match]` rule: how mails show it.
+    infos: Vec<RuleInfo>,
 }
 
 /// Recent entries of one `by` value of a threshold rule.
@@ -70,6 +73,7 @@ impl Engine {
             hits: Vec::new(),
             silenced: Vec::new(),
             windows: Vec::new(),
+            infos: Vec::new(),
         };
         engine.set_rules(rules);
         engine
@@ -80,7 +84,21 @@ impl Engine {
         self.hits = vec![0; rules.matches.len()];
         self.silenced = vec![0; rules.ignores.len()];
         self.windows = rules.matches.iter().map(|_| Vec::new()).collect();
+        self.infos = rules
+            .matches
+            .iter()
+            .map(|r| RuleInfo {
+                label: r.label(),
+                origin: r.origin.to_string(),
+                tag: r.tag.clone(),
+            })
+            .collect();
         self.rules = rules;
+    }
+
+    /// How mails show each `[match]` rule (an alert's `rule` indexes it).
+    pub fn rule_infos(&self) -> &[RuleInfo] {
+        &self.infos
     }
 
     /// The alerts this entry makes: none, its own, or (reaching a

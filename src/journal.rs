@@ -215,6 +215,29 @@ impl Journal {
         Ok(Some(all.get(field.len() + 1..).unwrap_or(&[])))
     }
 
+    /// `sd_journal_get_catalog`: the catalog text for the current entry's
+    /// MESSAGE_ID, with its fields filled in; `None` when there is none.
+    pub fn catalog(&mut self) -> io::Result<Option<String>> {
+        let mut text: *const c_char = std::ptr::null();
+        // SAFETY: text is a valid out-pointer for a malloc'd string.
+        let r = unsafe { ffi::sd_journal_get_catalog(self.raw(), &mut text) };
+        match cvt_sd(r) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        if text.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: text is a NUL-terminated string we now own.
+        let s = unsafe { CStr::from_ptr(text) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: allocated with malloc by libsystemd; freed exactly once.
+        unsafe { libc::free(text.cast_mut().cast()) };
+        Ok(Some(s))
+    }
+
     /// `sd_journal_get_fd`: the inotify fd to poll.
     pub fn fd(&mut self) -> io::Result<c_int> {
         // SAFETY: the handle is open.

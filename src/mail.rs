@@ -31,6 +31,23 @@ const CUT: &str = " [cut]";
 /// Turns a journal timestamp (µs since the epoch) into display text.
 pub type TimeFormat<'a> = &'a dyn Fn(u64) -> String;
 
+/// What a `[match]` rule looks like in a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// `name`, else FILE:LINE.
+    pub label: String,
+    /// FILE:LINE of its section header.
+    pub origin: String,
+    pub tag: Option<String>,
+}
+
+/// What a mail says besides the alerts: the rules (an alert's `rule` is
+/// an index into it) and the config, for the footer's commands.
+pub struct Context<'a> {
+    pub rules: &'a [RuleInfo],
+    pub config: &'a str,
+}
+
 /// The whole message as handed to sendmail.
 pub fn compose(
     pending: &Pending,
@@ -38,29 +55,68 @@ pub fn compose(
     to: &[String],
     date: &str,
     time: TimeFormat,
+    context: &Context,
 ) -> String {
+    let fired = fired_rules(pending);
     let mut m = address_header("From", &[from]);
     m.push_str(&address_header("To", to));
-    m.push_str(&header("Subject", &subject(pending)));
+    m.push_str(&header("Subject", &subject(pending, context)));
     m.push_str(&format!("Date: {date}\n"));
+    if !fired.is_empty() {
+        let labels: Vec<&str> = fired.iter().map(|&r| label(context, r)).collect();
+        m.push_str(&header("X-Logmon-Rules", &labels.join(", ")));
+    }
     m.push_str("MIME-Version: 1.0\n");
     m.push_str("Content-Type: text/plain; charset=utf-8\n");
     m.push_str("Content-Transfer-Encoding: 8bit\n");
     m.push_str("Auto-Submitted: auto-generated\n\n");
-    m.push_str(&body(pending, time));
+    m.push_str(&body(pending, time, context));
     m
 }
 
+/// The rules with alerts in this mail, in the order of their first alert.
+fn fired_rules(pending: &Pending) -> Vec<usize> {
+    let mut fired = Vec::new();
+    let rules = pending
+        .lines()
+        .iter()
+        .map(|l| l.first.rule)
+        .chain(pending.overflow().iter().map(|o| o.first.rule));
+    for rule in rules {
+        if !fired.contains(&rule) {
+            fired.push(rule);
+        }
+    }
+    fired
+}
+
+fn label<'a>(context: &'a Context, rule: usize) -> &'a str {
+    context.rules.get(rule).map_or("?", |r| r.label.as_str())
+}
+
+/// `[ALERT TAG]` when every rule in the mail has that tag, else `[ALERT]`.
+fn alert_prefix(fired: &[usize], context: &Context) -> String {
+    let tags: Vec<Option<&str>> = fired
+        .iter()
+        .map(|&r| context.rules.get(r).and_then(|i| i.tag.as_deref()))
+        .collect();
+    match tags.first() {
+        Some(Some(tag)) if tags.iter().all(|t| *t == Some(tag)) => format!("[ALERT {tag}]"),
+        _ => "[ALERT]".to_string(),
+    }
+}
+
 /// The script's subject for one alert; a count and the units for more.
-pub fn subject(pending: &Pending) -> String {
+pub fn subject(pending: &Pending, context: &Context) -> String {
     if pending.total == 0 {
         let first = pending.notices().first().map_or("", |(t, _)| t.as_str());
         return cut_chars(&format!("[logmon] {first}"), MAX_SUBJECT);
     }
+    let prefix = alert_prefix(&fired_rules(pending), context);
     let (hosts, units) = pending.hosts_and_units();
     let on = hosts.join(", ");
     let s = if pending.total == 1 {
-        format!("[ALERT] Error detected in {} on {}", units.join(""), on)
+        format!("{prefix} Error detected in {} on {}", units.join(""), on)
     } else {
         let mut listed = String::new();
         for (i, unit) in units.iter().enumerate() {
@@ -76,13 +132,16 @@ pub fn subject(pending: &Pending) -> String {
             }
             listed.push_str(unit);
         }
-        format!("[ALERT] {} errors in {} on {}", pending.total, listed, on)
+        format!("{prefix} {} errors in {} on {}", pending.total, listed, on)
     };
     cut_chars(&s, MAX_SUBJECT)
 }
 
-/// One line per (folded) alert, then what overflowed, counted.
-pub fn body(pending: &Pending, time: TimeFormat) -> String {
+/// The alerts grouped by rule, each group under `== RULE`, one line per
+/// (folded) alert, then what overflowed, counted; below `-- `, catalog
+/// texts and how to see why it fired and how to silence it.
+pub fn body(pending: &Pending, time: TimeFormat, context: &Context) -> String {
+    let fired = &fired_rules(pending);
     let mut b = notices(pending);
     if pending.total > 1 {
         b.push_str(&format!("This mail reports {} alerts", pending.total));
@@ -94,22 +153,28 @@ pub fn body(pending: &Pending, time: TimeFormat) -> String {
         }
         b.push_str(".\n\n");
     }
-    for line in pending.lines() {
-        let suffix = if line.count > 1 {
-            format!(
-                " (repeated {} times, last at {})",
-                line.count,
-                time(line.last_usec)
-            )
-        } else {
-            String::new()
-        };
-        b.push_str(&body_line(
-            &line.first,
-            &time(line.first.time_usec),
-            &suffix,
-        ));
-        b.push('\n');
+    for (i, &rule) in fired.iter().enumerate() {
+        if i > 0 {
+            b.push('\n');
+        }
+        b.push_str(&group_header(context, rule));
+        for line in pending.lines().iter().filter(|l| l.first.rule == rule) {
+            let suffix = if line.count > 1 {
+                format!(
+                    " (repeated {} times, last at {})",
+                    line.count,
+                    time(line.last_usec)
+                )
+            } else {
+                String::new()
+            };
+            b.push_str(&body_line(
+                &line.first,
+                &time(line.first.time_usec),
+                &suffix,
+            ));
+            b.push('\n');
+        }
     }
     if !pending.overflow().is_empty() || pending.uncounted_groups > 0 {
         b.push_str("\nMore alerts than one mail lists line by line; these were counted:\n");
@@ -127,7 +192,72 @@ pub fn body(pending: &Pending, time: TimeFormat) -> String {
             pending.uncounted_groups
         ));
     }
+    if pending.total > 0 {
+        b.push_str(&footer(pending, time, fired, context));
+    }
     b
+}
+
+/// `== LABEL (FILE:LINE)`: where a group of alerts begins.
+fn group_header(context: &Context, rule: usize) -> String {
+    let text = match context.rules.get(rule) {
+        Some(r) if r.label != r.origin => format!("{} ({})", r.label, r.origin),
+        Some(r) => r.label.clone(),
+        None => "?".into(),
+    };
+    format!("== {}\n", visible_cut(&text, MAX_LINE - 3, CUT))
+}
+
+/// After the signature delimiter: the catalog texts of the entries'
+/// MESSAGE_IDs, once each, and what to do about the mail.
+fn footer(pending: &Pending, time: TimeFormat, fired: &[usize], context: &Context) -> String {
+    let mut f = String::from("\n-- \n");
+    for (id, text) in pending.catalogs() {
+        f.push_str(&visible_cut(
+            &format!("About MESSAGE_ID {id}:"),
+            MAX_LINE,
+            CUT,
+        ));
+        f.push('\n');
+        for line in text.lines() {
+            f.push_str(&visible_cut(line, MAX_LINE, CUT));
+            f.push('\n');
+        }
+        f.push('\n');
+    }
+    let since = pending
+        .lines()
+        .iter()
+        .map(|l| l.first.time_usec)
+        .chain(pending.overflow().iter().map(|o| o.first.time_usec))
+        .min()
+        .unwrap_or(0);
+    let config = visible_cut(context.config, 400, "...");
+    let lines = [
+        format!(
+            "Why it fired: logmon --stats -c {config} --since '{}'",
+            time(since)
+        ),
+        format!(
+            "To silence a kind of line: add the [ignore] block that command prints to {config} (or to a file it includes), then: systemctl reload logmon"
+        ),
+    ];
+    for line in lines {
+        f.push_str(&visible_cut(&line, MAX_LINE, CUT));
+        f.push('\n');
+    }
+    for &rule in fired {
+        if let Some(r) = context.rules.get(rule) {
+            let line = if r.label == r.origin {
+                format!("Rule {}", r.origin)
+            } else {
+                format!("Rule {}: {}", r.label, r.origin)
+            };
+            f.push_str(&visible_cut(&line, MAX_LINE, CUT));
+            f.push('\n');
+        }
+    }
+    f
 }
 
 /// logmon's own problems (entries lost, a position it cannot save), first.
@@ -443,6 +573,21 @@ pub fn mbox_entry(message: &str, t: &LocalTime) -> String {
 mod tests {
     use super::*;
 
+    /// One rule, as an unnamed rule of t.conf shows.
+    fn ctx() -> Context<'static> {
+        static RULES: std::sync::OnceLock<Vec<RuleInfo>> = std::sync::OnceLock::new();
+        Context {
+            rules: RULES.get_or_init(|| {
+                vec![RuleInfo {
+                    label: "t.conf:1".into(),
+                    origin: "t.conf:1".into(),
+                    tag: None,
+                }]
+            }),
+            config: "/etc/logmon.conf",
+        }
+    }
+
     fn alert(host: &str, unit: &str, message: &str) -> Alert {
         Alert {
             time_usec: 1_700_000_000_000_000,
@@ -472,6 +617,7 @@ mod tests {
             &["root".into()],
             "Thu, 1 Jan 2026 00:00:00 +0000",
             &utc,
+            &ctx(),
         )
     }
 
@@ -489,13 +635,23 @@ mod tests {
             "To: root",
             "Subject: [ALERT] Error detected in sshd.service on web1",
             "Date: Thu, 1 Jan 2026 00:00:00 +0000",
+            "X-Logmon-Rules: t.conf:1",
             "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: 8bit",
             "Auto-Submitted: auto-generated",
         ];
         assert_eq!(headers.lines().collect::<Vec<_>>(), expect);
-        assert_eq!(body, "T1700000000 web1 sshd.service[42]: auth failure\n");
+        assert_eq!(
+            body,
+            "== t.conf:1\n\
+             T1700000000 web1 sshd.service[42]: auth failure\n\
+             \n\
+             -- \n\
+             Why it fired: logmon --stats -c /etc/logmon.conf --since 'T1700000000'\n\
+             To silence a kind of line: add the [ignore] block that command prints to /etc/logmon.conf (or to a file it includes), then: systemctl reload logmon\n\
+             Rule t.conf:1\n"
+        );
     }
 
     #[test]
@@ -509,10 +665,10 @@ mod tests {
             p.add(alert("web1", u, m));
         }
         assert_eq!(
-            subject(&p),
+            subject(&p, &ctx()),
             "[ALERT] 3 errors in sshd.service, nginx.service on web1"
         );
-        let b = body(&p, &utc);
+        let b = body(&p, &utc, &ctx());
         assert!(
             b.starts_with("This mail reports 3 alerts; 1 of them are folded"),
             "{b}"
@@ -526,11 +682,11 @@ mod tests {
         for i in 0..100 {
             p.add(alert("web1", &format!("unit-number-{i}.service"), "x"));
         }
-        let s = subject(&p);
+        let s = subject(&p, &ctx());
         assert!(s.chars().count() <= MAX_SUBJECT, "{s}");
         assert!(s.starts_with("[ALERT] 100 errors in unit-number-0.service, "));
         assert!(s.contains(" more on web1"), "{s}");
-        let s = subject(&one(alert("h", &"u".repeat(5000), "x")));
+        let s = subject(&one(alert("h", &"u".repeat(5000), "x")), &ctx());
         assert_eq!(s.chars().count(), MAX_SUBJECT);
     }
 
@@ -555,6 +711,91 @@ mod tests {
         // Folded (it is longer than 78), so read unfolded.
         assert!(headers.replace("\n ", " ").contains("Subject: [ALERT] Error detected in x.service  Bcc: victim@example.org X-Evil: 1 on web1 To: other"));
         assert!(!m.contains('\r'));
+    }
+
+    #[test]
+    fn alerts_are_grouped_by_rule_with_names_tags_and_catalog() {
+        let rules = [
+            RuleInfo {
+                label: "unit failed".into(),
+                origin: "/etc/logmon.d/00-systemd.conf:3".into(),
+                tag: Some("ops".into()),
+            },
+            RuleInfo {
+                label: "errors".into(),
+                origin: "/etc/logmon.d/10-priority.conf:1".into(),
+                tag: Some("ops".into()),
+            },
+        ];
+        let context = Context {
+            rules: &rules,
+            config: "/etc/logmon.conf",
+        };
+        let mut p = Pending::default();
+        let mut a = alert(
+            "h",
+            "x.service",
+            "x.service: Failed with result 'exit-code'.",
+        );
+        a.rule = 1;
+        p.add(a.clone());
+        a.rule = 0;
+        a.message = "y.service: Failed".into();
+        a.unit = "y.service".into();
+        p.add(a.clone());
+        a.rule = 1;
+        a.message = "disk full".into();
+        p.add(a);
+        p.add_catalog(
+            "d9b373ed55a64feb8242e02dbe79a49c",
+            "Subject: A unit failed\n\nThe unit @UNIT@ has failed.".into(),
+        );
+        let m = compose(&p, "logmon", &["root".into()], "D", &utc, &context);
+        let (headers, body) = split(&m);
+        assert!(
+            headers.contains("\nSubject: [ALERT ops] 3 errors in x.service, y.service on h\n"),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("\nX-Logmon-Rules: errors, unit failed\n"),
+            "{headers}"
+        );
+        let groups: Vec<&str> = body.lines().filter(|l| l.starts_with("== ")).collect();
+        assert_eq!(
+            groups,
+            [
+                "== errors (/etc/logmon.d/10-priority.conf:1)",
+                "== unit failed (/etc/logmon.d/00-systemd.conf:3)"
+            ]
+        );
+        let errors_group = body
+            .split("== errors")
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap();
+        assert!(
+            errors_group.contains("exit-code") && errors_group.contains("disk full"),
+            "{body}"
+        );
+        let (alerts, footer) = body.split_once("\n-- \n").expect("a signature line");
+        assert!(!alerts.contains("About MESSAGE_ID"));
+        assert!(
+            footer.starts_with(
+                "About MESSAGE_ID d9b373ed55a64feb8242e02dbe79a49c:\nSubject: A unit failed\n"
+            ),
+            "{footer}"
+        );
+        assert!(footer.contains("Rule errors: /etc/logmon.d/10-priority.conf:1\n"));
+        // Mixed tags: plain [ALERT].
+        let mut mixed = rules.clone();
+        mixed[1].tag = None;
+        let context = Context {
+            rules: &mixed,
+            config: "c",
+        };
+        assert!(subject(&p, &context).starts_with("[ALERT] 3 errors"));
     }
 
     #[test]
@@ -649,8 +890,11 @@ mod tests {
         // With `sendmail -i` a line holding only "." does not end the input;
         // our body lines also never consist of a bare "." (they start with the time).
         let p = one(alert("h", "u", "."));
-        let b = body(&p, &utc);
-        assert_eq!(b, "T1700000000 h u[42]: .\n");
+        let b = body(&p, &utc, &ctx());
+        assert!(
+            b.starts_with("== t.conf:1\nT1700000000 h u[42]: .\n\n-- \n"),
+            "{b}"
+        );
         assert!(b.lines().all(|l| l != "."));
     }
 
@@ -660,7 +904,7 @@ mod tests {
         for i in 0..crate::batch::MAX_LINES + 10 {
             p.add(alert("h", "u.service", &format!("error {i}")));
         }
-        let b = body(&p, &utc);
+        let b = body(&p, &utc, &ctx());
         assert!(b.contains(&format!(
             "This mail reports {} alerts; 10 of them are folded",
             crate::batch::MAX_LINES + 10
@@ -674,16 +918,18 @@ mod tests {
         let mut p = Pending::default();
         p.add_notice("12 journal entries vanished".into());
         p.add_notice("12 journal entries vanished".into());
-        assert_eq!(subject(&p), "[logmon] 12 journal entries vanished");
+        assert_eq!(subject(&p, &ctx()), "[logmon] 12 journal entries vanished");
         assert_eq!(
-            body(&p, &utc),
+            body(&p, &utc, &ctx()),
             "logmon itself has a problem:\n- 12 journal entries vanished (2 times)\n\n"
         );
         p.add(alert("h", "u", "disk error"));
-        assert_eq!(subject(&p), "[ALERT] Error detected in u on h");
-        let b = body(&p, &utc);
-        assert!(b.starts_with("logmon itself has a problem:\n- 12"), "{b}");
-        assert!(b.ends_with("T1700000000 h u[42]: disk error\n"), "{b}");
+        assert_eq!(subject(&p, &ctx()), "[ALERT] Error detected in u on h");
+        let b = body(&p, &utc, &ctx());
+        assert!(
+            b.starts_with("logmon itself has a problem:\n- 12 journal entries vanished (2 times)\n\n== t.conf:1\nT1700000000 h u[42]: disk error\n\n-- \n"),
+            "{b}"
+        );
     }
 
     #[test]
@@ -707,11 +953,12 @@ mod tests {
         );
     }
 
-    const HEADER_NAMES: [&str; 8] = [
+    const HEADER_NAMES: [&str; 9] = [
         "From",
         "To",
         "Subject",
         "Date",
+        "X-Logmon-Rules",
         "MIME-Version",
         "Content-Type",
         "Content-Transfer-Encoding",
@@ -837,13 +1084,20 @@ mod tests {
         for i in 0..100 {
             p.add(alert("web1", &format!("unit-number-{i}.service"), "x"));
         }
-        let m = compose(&p, "logmon", &to, "Thu, 1 Jan 2026 00:00:00 +0000", &utc);
+        let m = compose(
+            &p,
+            "logmon",
+            &to,
+            "Thu, 1 Jan 2026 00:00:00 +0000",
+            &utc,
+            &ctx(),
+        );
         let (headers, _) = split(&m);
         assert!(headers.lines().all(|l| l.len() <= FOLD_AT), "{headers}");
         assert!(headers.lines().filter(|l| l.starts_with(' ')).count() > 20);
         let listed = header_of(&m, "To");
         assert_eq!(listed.split(',').map(str::trim).collect::<Vec<_>>(), to);
-        assert_eq!(header_of(&m, "Subject"), subject(&p));
+        assert_eq!(header_of(&m, "Subject"), subject(&p, &ctx()));
     }
 
     #[test]
@@ -856,7 +1110,7 @@ mod tests {
         for _ in 0..2 {
             p.add(alert(&"h".repeat(9000), &unit, "boom"));
         }
-        let b = body(&p, &utc);
+        let b = body(&p, &utc, &ctx());
         assert!(b.split('\n').all(|l| l.len() <= MAX_LINE));
         let line = b.lines().find(|l| l.starts_with("2 more ")).unwrap();
         assert!(line.starts_with("2 more from START\\\\üü"), "{line}");
@@ -1057,7 +1311,7 @@ mod tests {
         if let Some(c) = shown.chars().find(|&c| c.is_control() || is_invisible(c)) {
             return Err(format!("{c:?} in the subject {shown:?}"));
         }
-        if shown != header_text(&subject(p)) {
+        if shown != header_text(&subject(p, &ctx())) {
             return Err(format!("subject shown as {shown:?}"));
         }
         Ok(())
@@ -1090,7 +1344,14 @@ mod tests {
         for case in 0..200 {
             let to = random_recipients(&mut rng);
             let p = random_pending(&mut rng);
-            let m = compose(&p, "logmon@example.org", &to, "Thu, 1 Jan 2026", &utc);
+            let m = compose(
+                &p,
+                "logmon@example.org",
+                &to,
+                "Thu, 1 Jan 2026",
+                &utc,
+                &ctx(),
+            );
             if let Err(e) = check_mail(&m, &to, &p) {
                 panic!("seed {seed}, case {case}: {e}");
             }

@@ -147,12 +147,23 @@ fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
         message_id: None,
     });
     let local = sys::localtime(now);
+    let rules = [mail::RuleInfo {
+        label: "logmon --test-mail".into(),
+        origin: "logmon --test-mail".into(),
+        tag: None,
+    }];
+    let config_path = config.path.display().to_string();
+    let context = mail::Context {
+        rules: &rules,
+        config: &config_path,
+    };
     let message = mail::compose(
         &pending,
         &config.mail.from,
         &config.mail.to,
         &mail::rfc5322_date(&local),
         &daemon::format_time,
+        &context,
     );
     if dry_run {
         print!("{}", mail::mbox_entry(&message, &local));

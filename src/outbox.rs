@@ -41,6 +41,11 @@ impl Outbox {
         self.batcher.add(alert, now_ms);
     }
 
+    /// The catalog text of an alert's MESSAGE_ID, for the next mail.
+    pub fn add_catalog(&mut self, id: &str, text: String) {
+        self.batcher.add_catalog(id, text);
+    }
+
     /// A problem of logmon's own, for the next mail (holds no entry).
     pub fn notice(&mut self, text: String, now_ms: u64) {
         self.batcher.add_notice(text, now_ms);

@@ -402,6 +402,11 @@ impl Reader {
         }
     }
 
+    /// The catalog text of the current entry's MESSAGE_ID, if any.
+    pub fn catalog(&mut self) -> Option<String> {
+        self.journal.as_mut()?.catalog().ok().flatten()
+    }
+
     pub fn last(&self) -> Option<&Mark> {
         self.last.as_ref()
     }
