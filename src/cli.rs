@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-Usage: logmon [-c FILE] [--check] [--once] [--dry-run] [--since WHEN]
+Usage: logmon [-c FILE] [--check] [--once] [--dry-run] [--stats] [--since WHEN]
               [--directory DIR | --namespace NS] [--test-mail] [-V] [-h]
 
 Follow the systemd journal and mail an alert when an entry looks like trouble.
@@ -13,6 +13,10 @@ Follow the systemd journal and mail an alert when an entry looks like trouble.
       --once          read to the current end of the journal, send, exit
       --dry-run       print mails to stdout (mbox) instead of sending them;
                       the saved position is left untouched
+      --stats         read like --once --dry-run (no mail, state untouched) and
+                      print what each rule did and the most frequent alerts,
+                      each with an [ignore] block; from the current boot
+                      unless --since says otherwise
       --since WHEN    start at: tail, cursor, boot, -1h/-30m/-2d,
                       or 'YYYY-MM-DD[ HH:MM[:SS]]' (local time)
       --directory DIR read journal files in DIR instead
@@ -49,6 +53,7 @@ pub struct Options {
     pub directory: Option<PathBuf>,
     pub namespace: Option<String>,
     pub test_mail: bool,
+    pub stats: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -81,6 +86,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--once" => o.once = true,
             "--dry-run" => o.dry_run = true,
             "--test-mail" => o.test_mail = true,
+            "--stats" => o.stats = true,
             "--since" => o.since = Some(parse_since(&value("a time")?)?),
             "--directory" | "-D" => o.directory = Some(PathBuf::from(value("a directory")?)),
             "--namespace" => o.namespace = Some(value("a namespace")?),
@@ -89,7 +95,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         if inline.is_some()
             && matches!(
                 name.as_str(),
-                "--check" | "--once" | "--dry-run" | "--test-mail"
+                "--check" | "--once" | "--dry-run" | "--test-mail" | "--stats"
             )
         {
             return Err(format!("{name} takes no value"));

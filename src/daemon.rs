@@ -24,6 +24,7 @@ use crate::mail;
 use crate::outbox::Outbox;
 use crate::position::{savable, Gap, Start};
 use crate::reader::{Reader, Step};
+use crate::stats;
 use crate::sys;
 use std::io::Write;
 use std::path::Path;
@@ -44,6 +45,8 @@ pub struct RunOptions {
     pub once: bool,
     pub dry_run: bool,
     pub since: Option<Since>,
+    /// `--stats`: alerts are counted by template, never mailed.
+    pub stats: bool,
 }
 
 #[derive(Debug, Default)]
@@ -81,10 +84,13 @@ pub struct Daemon {
     notices_at: Vec<(&'static str, u64)>,
     /// Some journal files were not read (not opened, truncated).
     incomplete: bool,
+    /// `--stats`: where alerts go instead of the outbox.
+    history: Option<stats::Stats>,
 }
 
 impl Daemon {
     pub fn new(mut config: Config, opts: RunOptions, own: OwnIdentity) -> Result<Daemon, Error> {
+        let stats_mode = opts.stats;
         for warning in &config.warnings {
             log!(WARNING, "{warning}");
         }
@@ -106,6 +112,7 @@ impl Daemon {
             watchdog: sys::Watchdog::from_env(),
             notices_at: Vec::new(),
             incomplete: false,
+            history: stats_mode.then(stats::Stats::default),
         })
     }
 
@@ -194,7 +201,12 @@ impl Daemon {
                 self.lost(gap, now);
             }
             let alerts = self.engine.on_entry(&mut self.reader.entry(), &mark);
-            if !alerts.is_empty() {
+            if let Some(history) = &mut self.history {
+                history.entry(mark.usec);
+                if alerts.iter().any(|(_, held)| held.seq == mark.seq) {
+                    history.alert(&mut self.reader.entry());
+                }
+            } else if !alerts.is_empty() {
                 for (alert, held) in alerts {
                     self.stats.alerts += 1;
                     // The catalog is read for the current entry only (its
@@ -431,6 +443,23 @@ impl Daemon {
             self.stats.mails
         );
         Ok(ok && self.keeper.failing().is_none() && !self.incomplete)
+    }
+
+    /// `--stats`: read to the current end and report, mailing nothing.
+    pub fn run_stats(&mut self) -> Result<String, Error> {
+        while self.read()? | self.survive_truncation()? {}
+        self.check_files();
+        let history = self.history.take().unwrap_or_default();
+        let mut report = history.report(
+            &self.engine.rules,
+            &self.engine.hits,
+            &self.engine.silenced,
+            &format_time,
+        );
+        if self.incomplete {
+            report.push_str("\nwarning: some journal files were not read (see the log above)\n");
+        }
+        Ok(report)
     }
 
     fn deliver_blocking(&mut self) -> bool {

@@ -27,6 +27,7 @@ mod rules;
 #[allow(unsafe_code)]
 mod sigbus;
 mod state;
+mod stats;
 #[allow(unsafe_code)]
 mod sys;
 
@@ -112,18 +113,27 @@ fn run() -> Result<i32, Error> {
         );
     }
     // Block the signals before anything else can be interrupted by them.
-    let signals = if opts.once {
+    let stats = opts.stats;
+    let signals = if opts.once || stats {
         None
     } else {
         Some(sys::SignalFd::new().context(|| "setting up signal handling".into())?)
     };
     let run_opts = daemon::RunOptions {
-        once: opts.once,
-        dry_run: opts.dry_run,
-        since: opts.since.clone(),
+        once: opts.once || stats,
+        dry_run: opts.dry_run || stats,
+        since: match (&opts.since, stats) {
+            (None, true) => Some(cli::Since::Boot),
+            (since, _) => since.clone(),
+        },
+        stats,
     };
     let mut monitor = daemon::Daemon::new(config, run_opts, identity::own_identity())?;
     monitor.position()?;
+    if stats {
+        print!("{}", monitor.run_stats()?);
+        return Ok(0);
+    }
     match signals {
         None => Ok(if monitor.run_once()? { 0 } else { 1 }),
         Some(signals) => {
