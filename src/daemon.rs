@@ -188,22 +188,29 @@ impl Daemon {
     fn read(&mut self) -> Result<bool, Error> {
         let until = sys::monotonic_ms() + READ_BUDGET_MS;
         loop {
-            let (mark, gap) = match self
+            let step = self
                 .reader
                 .step()
-                .context(|| "reading the journal".into())?
-            {
-                Step::End => return Ok(false),
-                Step::Entry { mark, gap } => (mark, gap),
-            };
+                .context(|| "reading the journal".into())?;
             let now = sys::monotonic_ms();
-            if let Some(gap) = gap {
-                self.lost(gap, now);
-            }
-            let alerts = self.engine.on_entry(&mut self.reader.entry(), &mark);
+            let (seq, usec) = match step {
+                Step::End { gap } => {
+                    if let Some(gap) = gap {
+                        self.lost(gap, now);
+                    }
+                    return Ok(false);
+                }
+                Step::Entry { seq, usec, gap } => {
+                    if let Some(gap) = gap {
+                        self.lost(gap, now);
+                    }
+                    (seq, usec)
+                }
+            };
+            let alerts = self.engine.on_entry(&mut self.reader.entry(), seq, usec);
             if let Some(history) = &mut self.history {
-                history.entry(mark.usec);
-                if alerts.iter().any(|(_, held)| held.seq == mark.seq) {
+                history.entry(usec);
+                if alerts.iter().any(|(_, held)| held.seq == seq) {
                     history.alert(&mut self.reader.entry());
                 }
             } else if !alerts.is_empty() {
@@ -212,9 +219,11 @@ impl Daemon {
                     // The catalog is read for the current entry only (its
                     // fields fill the text in); a threshold's earlier
                     // entries mostly share its MESSAGE_ID.
-                    if let Some(id) = alert.message_id.clone().filter(|id| {
-                        held.seq == mark.seq && self.outbox.pending().wants_catalog(id)
-                    }) {
+                    if let Some(id) = alert
+                        .message_id
+                        .clone()
+                        .filter(|id| held.seq == seq && self.outbox.pending().wants_catalog(id))
+                    {
                         if let Some(text) = self.reader.catalog() {
                             self.outbox.add_catalog(&id, text);
                         }
@@ -288,21 +297,24 @@ impl Daemon {
 
     fn maybe_save(&mut self, now_ms: u64, force: bool) {
         if self.keeper.due(now_ms, force) {
-            let (point, usec) = savable(
-                self.outbox.holds(),
-                self.reader.last(),
-                self.reader.started(),
-            );
+            let (point, usec) = self.savable();
             self.save_now(&point, usec);
         }
     }
 
-    fn save_deadline_ms(&self) -> Option<u64> {
-        let (point, _) = savable(
+    /// Where a restart must resume now: at the oldest entry a mail or a
+    /// threshold window still holds, else after the last entry read.
+    fn savable(&mut self) -> (Start, Option<u64>) {
+        let last = self.reader.last();
+        savable(
             self.outbox.holds().chain(self.engine.holds()),
-            self.reader.last(),
+            last.as_ref(),
             self.reader.started(),
-        );
+        )
+    }
+
+    fn save_deadline_ms(&mut self) -> Option<u64> {
+        let (point, _) = self.savable();
         self.keeper.deadline_ms(&point)
     }
 

@@ -103,7 +103,9 @@ impl Engine {
 
     /// The alerts this entry makes: none, its own, or (reaching a
     /// threshold) its own and those of the entries that waited for it.
-    pub fn on_entry(&mut self, entry: &mut dyn Fields, mark: &Mark) -> Vec<(Alert, Mark)> {
+    /// `seq` is the entry's place in this run's reading order, `usec` its
+    /// time; its cursor is read (through `entry`) only if it alerts.
+    pub fn on_entry(&mut self, entry: &mut dyn Fields, seq: u64, usec: u64) -> Vec<(Alert, Mark)> {
         let rule = match self.rules.verdict(entry) {
             Verdict::Pass => return Vec::new(),
             Verdict::Ignored { matched, ignore } => {
@@ -119,12 +121,17 @@ impl Engine {
             return Vec::new();
         }
         self.hits[rule] += 1;
-        let alert = alert(entry, mark.usec, rule);
+        let alert = alert(entry, usec, rule);
+        let mark = Mark {
+            cursor: entry.cursor(),
+            usec,
+            seq,
+        };
         match self.rules.matches[rule].threshold {
-            None => vec![(alert, mark.clone())],
+            None => vec![(alert, mark)],
             Some(t) => {
                 let key = self.key(entry, rule);
-                self.count(rule, t, key, alert, mark)
+                self.count(rule, t, key, alert, &mark)
             }
         }
     }
@@ -279,16 +286,8 @@ mod tests {
         engine_with("[match]\nMESSAGE ~ (?i)error\n", own)
     }
 
-    fn mark(seq: u64, usec: u64) -> Mark {
-        Mark {
-            cursor: format!("c{seq}"),
-            usec,
-            seq,
-        }
-    }
-
     fn one(e: &mut Engine, x: &mut Entry) -> Option<Alert> {
-        let mut v = e.on_entry(x, &mark(1, 5));
+        let mut v = e.on_entry(x, 1, 5);
         assert!(v.len() <= 1);
         v.pop().map(|(a, _)| a)
     }
@@ -381,18 +380,12 @@ mod tests {
             nobody(),
         );
         for m in ["error", "fail", "harmless fail", "ok", "error fail"] {
-            e.on_entry(
-                &mut entry(&[("MESSAGE", m), ("PRIORITY", "3")]),
-                &mark(1, 1),
-            );
+            e.on_entry(&mut entry(&[("MESSAGE", m), ("PRIORITY", "3")]), 1, 1);
         }
         assert_eq!(e.hits, [2, 2]);
         assert_eq!(e.silenced, [1]);
         let a = e
-            .on_entry(
-                &mut entry(&[("MESSAGE", "fail"), ("PRIORITY", "3")]),
-                &mark(2, 2),
-            )
+            .on_entry(&mut entry(&[("MESSAGE", "fail"), ("PRIORITY", "3")]), 2, 2)
             .pop()
             .unwrap();
         assert_eq!(a.0.rule, 1);
@@ -404,7 +397,7 @@ mod tests {
             ("PRIORITY", "6"),
             ("UNIT", unit),
         ]);
-        e.on_entry(&mut x, &mark(seq, usec))
+        e.on_entry(&mut x, seq, usec)
             .into_iter()
             .map(|(_, m)| m.seq)
             .collect()

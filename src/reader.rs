@@ -31,7 +31,9 @@ pub struct Reader {
     source: Source,
     /// Where this run started (resolved: never `Tail`).
     started: Start,
-    /// The last entry handed out.
+    /// The last entry handed out; its cursor is read only when needed
+    /// (empty until then): the journal stays on that entry until the next
+    /// step.
     last: Option<Mark>,
     /// The journal is positioned on an entry not handed out yet.
     on_unread: bool,
@@ -53,11 +55,19 @@ pub struct FilesReport {
 
 /// One step of reading.
 pub enum Step {
-    /// The next entry; `gap` when entries vanished right before it.
-    Entry { mark: Mark, gap: Option<Gap> },
-    /// At the end for now.
-    End,
+    /// The next entry, its place in this run's reading order and its time;
+    /// `gap` when a checkpoint found entries vanished before it.
+    Entry {
+        seq: u64,
+        usec: u64,
+        gap: Option<Gap>,
+    },
+    /// At the end for now (`gap`: as above, for the last entry read).
+    End { gap: Option<Gap> },
 }
+
+/// Entries between two sequence-number checkpoints (see [`Gaps`]).
+const CHECK_EVERY: u64 = 1024;
 
 pub fn open_journal(source: &Source) -> Result<Journal, Error> {
     let mut journal = match source {
@@ -142,7 +152,7 @@ impl Reader {
             }
             Start::After(c) | Start::At(c) => {
                 let inclusive = matches!(start, Start::At(_));
-                self.gaps.expect_after(c, known_usec, inclusive);
+                self.gaps.expect_after(c, known_usec, inclusive, self.count);
                 problem = self.seek_cursor(c, inclusive, known_usec)?;
                 start.clone()
             }
@@ -174,7 +184,7 @@ impl Reader {
         }
         let cursor = j.cursor().context(|| "reading the tail cursor".into())?;
         let usec = j.realtime_usec().unwrap_or(0);
-        self.gaps.observe(&cursor, usec);
+        self.gaps.observe(&cursor, usec, self.count);
         self.last = Some(Mark {
             cursor: cursor.clone(),
             usec,
@@ -376,21 +386,37 @@ impl Reader {
         if self.on_unread {
             self.on_unread = false;
         } else if !self.journal()?.next()? {
-            return Ok(Step::End);
+            // Still on the last entry read: a checkpoint if one is due.
+            let unchecked = self.last.as_ref().is_some_and(|m| m.cursor.is_empty());
+            let gap = if unchecked { self.checkpoint() } else { None };
+            return Ok(Step::End { gap });
         }
         self.cache.clear();
         self.count += 1;
-        let j = self.journal()?;
-        let cursor = j.cursor()?;
-        let usec = j.realtime_usec()?;
-        let gap = self.gaps.observe(&cursor, usec);
-        let mark = Mark {
-            cursor,
+        let usec = self.journal()?.realtime_usec()?;
+        self.last = Some(Mark {
+            cursor: String::new(),
             usec,
             seq: self.count,
+        });
+        let gap = if self.count % CHECK_EVERY == 0 {
+            self.checkpoint()
+        } else {
+            None
         };
-        self.last = Some(mark.clone());
-        Ok(Step::Entry { mark, gap })
+        Ok(Step::Entry {
+            seq: self.count,
+            usec,
+            gap,
+        })
+    }
+
+    /// Read the last entry's cursor, and look for a sequence gap up to it.
+    fn checkpoint(&mut self) -> Option<Gap> {
+        let cursor = self.journal.as_mut()?.cursor().ok()?;
+        let last = self.last.as_mut()?;
+        last.cursor = cursor;
+        self.gaps.observe(&last.cursor, last.usec, self.count)
     }
 
     /// The current entry's fields, each looked up once (none while the
@@ -407,8 +433,15 @@ impl Reader {
         self.journal.as_mut()?.catalog().ok().flatten()
     }
 
-    pub fn last(&self) -> Option<&Mark> {
-        self.last.as_ref()
+    /// The last entry handed out, with its cursor.
+    pub fn last(&mut self) -> Option<Mark> {
+        if self.last.as_ref()?.cursor.is_empty() {
+            let cursor = self.journal.as_mut()?.cursor().ok()?;
+            if let Some(last) = self.last.as_mut() {
+                last.cursor = cursor;
+            }
+        }
+        self.last.clone()
     }
 
     pub fn started(&self) -> &Start {
@@ -428,8 +461,8 @@ impl Reader {
                 return Start::At(c);
             }
         }
-        match &self.last {
-            Some(m) => Start::After(m.cursor.clone()),
+        match self.last() {
+            Some(m) => Start::After(m.cursor),
             None => self.started.clone(),
         }
     }
@@ -439,10 +472,10 @@ impl Reader {
     /// was truncated under us).
     pub fn reopen(&mut self) -> Result<Option<String>, Error> {
         let point = self.resume_point();
-        let usec = self.last.as_ref().map(|m| m.usec);
+        let last = self.last();
+        let usec = last.as_ref().map(|m| m.usec);
         let count = self.count;
         let started = self.started.clone();
-        let last = self.last.clone();
         // Close first: with few descriptors left (a low open-file limit)
         // the new handle needs the old one's.
         self.journal = None;
@@ -489,6 +522,13 @@ pub struct Entry<'r> {
 }
 
 impl Fields for Entry<'_> {
+    fn cursor(&mut self) -> String {
+        self.journal
+            .as_mut()
+            .and_then(|j| j.cursor().ok())
+            .unwrap_or_default()
+    }
+
     /// Unreadable data (EBADMSG, a corrupt file) counts as a missing field:
     /// one bad entry must not stop the monitor.
     fn field(&mut self, name: &str) -> Option<&[u8]> {

@@ -21,6 +21,12 @@ use std::rc::Rc;
 pub trait Fields {
     /// The value of `name` in the current entry, without the `NAME=` prefix.
     fn field(&mut self, name: &str) -> Option<&[u8]>;
+
+    /// The current entry's cursor, for what must hold it (the journal's;
+    /// a test map has none).
+    fn cursor(&mut self) -> String {
+        String::new()
+    }
 }
 
 #[derive(Debug)]

@@ -358,7 +358,9 @@ fn the_service_user_keeps_a_damaged_file_that_root_left() {
     let conf = write_config(
         tmp.path(),
         &state,
-        Path::new("/bin/true"),
+        // Reads the whole message and exits 0 (/bin/true may exit before it
+        // is written: a failed delivery).
+        Path::new("/bin/cat"),
         "batch = 0",
         "rootleft",
     );
