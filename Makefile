@@ -229,8 +229,10 @@ deb:
 
 # Boot a real systemd in a container (systemd-nspawn, a cached Debian tree
 # under /var/cache/logmon-systest), run this Makefile's install there, and
-# check the unit with the real Postfix (tests/systest.sh lists the cases).
-# Needs root. Part of `make test` (about 60 s the first time, 10 s cached).
+# check the unit with the real Postfix; then, in a second container, the
+# .deb (`make deb`): install, upgrade, remove, purge (tests/systest.sh lists
+# the cases). Needs root. Part of `make test` (about 60 s more the first
+# time, 30 s cached).
 systest: build
 	$(SUDO) timeout 900 tests/systest.sh
 
