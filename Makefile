@@ -4,6 +4,7 @@
 #   make test       every test (needs root: private journald, Postfix)
 #   make install    PREFIX=/usr/local DESTDIR= (packagers: DESTDIR=/tmp/stage)
 #   make uninstall  remove what install put there, except the config
+#   make deb        target/deb/logmon_VERSION_ARCH.deb from what `make` built
 #   make bench      scan/follow/idle/memory figures (needs root; see benches/bench.sh)
 #   make systest    boot a real systemd (nspawn) and test install, unit and mail
 
@@ -14,6 +15,10 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 # ... and sysusers.d files from $(PREFIX)/lib/sysusers.d likewise.
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR     ?= $(PREFIX)/share/man
+# What install records about the config files it installed (see
+# packaging/install-conf.sh).
+PKGDATADIR ?= $(PREFIX)/share/logmon
 DESTDIR    ?=
 
 CARGO      ?= cargo
@@ -32,9 +37,14 @@ JOURNAL_SOCKET ?= /run/systemd/journal/socket
 JOURNAL_DIRS   ?= /var/log/journal /run/log/journal
 
 BUILD_DEBS := libsystemd-dev pkg-config
-TEST_DEBS  := $(BUILD_DEBS) postfix systemd-journal-remote
+# mandoc: the man page test; dpkg-dev and lintian: the .deb and its test.
+TEST_DEBS  := $(BUILD_DEBS) postfix systemd-journal-remote mandoc dpkg-dev lintian
 
-.PHONY: all build run test lint deps test-deps install uninstall systest clean
+MANPAGES := man/logmon.8 man/logmon.conf.5
+# The shipped rule packs, /etc/logmon.d/*.conf (none is fine).
+PACKS    := $(sort $(wildcard logmon.d/*.conf))
+
+.PHONY: all build run test lint deps test-deps install install-files uninstall deb systest clean
 
 all: build
 
@@ -95,10 +105,11 @@ test: test-deps lint
 	$(MAKE) systest
 
 # The unit runs logmon as the system user logmon (see logmon.service); the
-# sysusers.d file creates it and puts it into systemd-journal (to read the
-# whole journal) and postdrop (to queue mail with Postfix's postdrop under
-# NoNewPrivileges=). With DESTDIR set (a package or a test stage) users are
-# the package's business: nothing is chowned and systemd-sysusers is not run.
+# sysusers.d file logmon.sysusers creates it and puts it into systemd-journal
+# (to read the whole journal) and postdrop (to queue mail with Postfix's
+# postdrop under NoNewPrivileges=). With DESTDIR set (a package or a test
+# stage) users are the package's business: nothing is chowned and
+# systemd-sysusers is not run.
 install:
 	@if [ ! -f "$(INSTALL_BIN)" ] || [ ! -x "$(INSTALL_BIN)" ]; then \
 	  echo "==> no $(INSTALL_BIN) to install: run \`make\` first (as yourself), then \`sudo make install\`" >&2; \
@@ -107,22 +118,7 @@ install:
 	@if [ ! -x "$(SENDMAIL)" ]; then \
 	  echo "==> warning: no $(SENDMAIL): install Postfix (or another MTA) first, or logmon cannot mail its alerts (it keeps them and retries)"; \
 	fi
-	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/logmon
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/logmon.conf ]; then \
-	  install -D -m 0644 logmon.conf $(DESTDIR)$(SYSCONFDIR)/logmon.conf.new; \
-	  echo "==> kept your $(SYSCONFDIR)/logmon.conf; the shipped one is $(SYSCONFDIR)/logmon.conf.new"; \
-	else \
-	  install -D -m 0644 logmon.conf $(DESTDIR)$(SYSCONFDIR)/logmon.conf; \
-	fi
-	@mkdir -p $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
-	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' logmon.service > $(DESTDIR)$(UNITDIR)/logmon.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/logmon.service
-	printf '%s\n' \
-	  '# logmon: the system user of logmon.service (installed by make install)' \
-	  'u logmon - "logmon journal monitor" /var/lib/logmon' \
-	  'm logmon systemd-journal' \
-	  'm logmon postdrop' > $(DESTDIR)$(SYSUSERSDIR)/logmon.conf
-	chmod 0644 $(DESTDIR)$(SYSUSERSDIR)/logmon.conf
+	@$(MAKE) --no-print-directory install-files
 	@if [ -z "$(DESTDIR)" ]; then \
 	  if command -v systemd-sysusers >/dev/null 2>&1; then \
 	    echo "systemd-sysusers $(SYSUSERSDIR)/logmon.conf"; \
@@ -133,9 +129,28 @@ install:
 	fi
 	@echo "==> next: systemctl daemon-reload && systemctl enable --now logmon"
 
+# The files alone, without checks, users or advice: what `install` and
+# `deb` share. /etc/logmon.conf and the rule packs in /etc/logmon.d are
+# treated as dpkg treats conffiles (packaging/install-conf.sh): a file the
+# admin changed is kept and the shipped one lands beside it as *.new; an
+# unchanged one is updated; a deleted pack stays deleted.
+install-files:
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/logmon
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/logmon.d
+	@sh packaging/install-conf.sh $(DESTDIR)$(PKGDATADIR)/conffiles.sha256 \
+	  $(DESTDIR)$(SYSCONFDIR) logmon.conf --keep-deleted $(PACKS)
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' logmon.service > $(DESTDIR)$(UNITDIR)/logmon.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/logmon.service
+	install -D -m 0644 logmon.sysusers $(DESTDIR)$(SYSUSERSDIR)/logmon.conf
+	install -D -m 0644 man/logmon.8 $(DESTDIR)$(MANDIR)/man8/logmon.8
+	install -D -m 0644 man/logmon.conf.5 $(DESTDIR)$(MANDIR)/man5/logmon.conf.5
+
 # With DESTDIR empty this is the live system: stop and disable the service
 # before its unit goes, or it keeps running with a dangling enable link.
 # Without a running systemd, `systemctl disable` still removes the link.
+# The config (logmon.conf, logmon.d/) stays, as dpkg's remove keeps
+# conffiles; the shipped copies (*.new) beside it go.
 uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -e $(UNITDIR)/logmon.service ] && command -v systemctl >/dev/null 2>&1; then \
 	  if [ -d /run/systemd/system ]; then \
@@ -147,16 +162,77 @@ uninstall:
 	  fi; \
 	fi
 	rm -f $(DESTDIR)$(BINDIR)/logmon $(DESTDIR)$(UNITDIR)/logmon.service \
-	  $(DESTDIR)$(SYSUSERSDIR)/logmon.conf $(DESTDIR)$(SYSCONFDIR)/logmon.conf.new
+	  $(DESTDIR)$(SYSUSERSDIR)/logmon.conf $(DESTDIR)$(SYSCONFDIR)/logmon.conf.new \
+	  $(DESTDIR)$(SYSCONFDIR)/logmon.d/*.conf.new \
+	  $(DESTDIR)$(MANDIR)/man8/logmon.8 $(DESTDIR)$(MANDIR)/man5/logmon.conf.5 \
+	  $(DESTDIR)$(PKGDATADIR)/conffiles.sha256
+	@rmdir $(DESTDIR)$(PKGDATADIR) 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then \
 	  systemctl daemon-reload || true; \
 	fi
-	@echo "==> left $(SYSCONFDIR)/logmon.conf, /var/lib/logmon and the user logmon in place"
+	@echo "==> left $(SYSCONFDIR)/logmon.conf, $(SYSCONFDIR)/logmon.d, /var/lib/logmon and the user logmon in place"
+
+# The Debian package, offline, from what `make` built (INSTALL_BIN), with
+# nothing but dpkg-dev: dpkg-shlibdeps for Depends:, dpkg-deb to build it
+# (--root-owner-group: no fakeroot, no root). The files are install-files'
+# for /usr (the unit in /lib/systemd/system, as Debian 12's debhelper puts
+# it), man pages gzipped; the maintainer scripts in packaging/deb/ follow
+# debhelper's dh_installsysusers and dh_installsystemd snippets. Every file
+# under /etc is a conffile. DEB_VERSION and INSTALL_BIN make another one
+# (tests/systest.sh builds an upgrade that way).
+VERSION        := $(shell sed -n '/^\[package\]/,/^\[/ s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
+DEB_VERSION    ?= $(VERSION)
+DEB_ARCH       ?= $(shell dpkg --print-architecture 2>/dev/null)
+# Who answers for the package: DEBFULLNAME and DEBEMAIL as for dch(1), else
+# a placeholder on a reserved domain (set one for a package you hand out).
+DEB_MAINTAINER ?= $(if $(DEBEMAIL),$(or $(DEBFULLNAME),logmon maintainers) <$(DEBEMAIL)>,logmon maintainers <logmon@example.org>)
+DEBDIR         ?= target/deb
+DEB            := $(DEBDIR)/logmon_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_STAGE      := $(DEBDIR)/debian/logmon
+
+deb:
+	@if [ ! -f "$(INSTALL_BIN)" ] || [ ! -x "$(INSTALL_BIN)" ]; then \
+	  echo "==> no $(INSTALL_BIN) to package: run \`make\` first" >&2; \
+	  exit 1; \
+	fi
+	@for t in dpkg-deb dpkg-shlibdeps; do \
+	  command -v $$t >/dev/null 2>&1 || { echo "==> no $$t: apt-get install dpkg-dev" >&2; exit 1; }; \
+	done
+	@[ -n "$(DEB_ARCH)" ] || { echo "==> dpkg --print-architecture says nothing" >&2; exit 1; }
+	rm -rf $(DEBDIR)/debian
+	@$(MAKE) --no-print-directory install-files DESTDIR=$(abspath $(DEB_STAGE)) \
+	  PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system >/dev/null
+	rm -f $(DEB_STAGE)/usr/share/logmon/conffiles.sha256
+	rmdir $(DEB_STAGE)/usr/share/logmon
+	gzip -9n $(DEB_STAGE)/usr/share/man/man8/logmon.8 $(DEB_STAGE)/usr/share/man/man5/logmon.conf.5
+	install -D -m 0644 packaging/deb/copyright $(DEB_STAGE)/usr/share/doc/logmon/copyright
+	@{ printf 'logmon (%s) unstable; urgency=medium\n\n' '$(DEB_VERSION)'; \
+	   printf '  * Built by make deb from this source tree; see the git log.\n\n'; \
+	   printf ' -- %s  %s\n' '$(DEB_MAINTAINER)' "$$(date -R -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)})"; \
+	 } | gzip -9n > $(DEB_STAGE)/usr/share/doc/logmon/changelog.gz
+	chmod 0644 $(DEB_STAGE)/usr/share/doc/logmon/changelog.gz
+	install -d -m 0755 $(DEB_STAGE)/DEBIAN
+	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEB_STAGE)/DEBIAN/
+	cd $(DEB_STAGE) && find etc -type f | sort | sed 's|^|/|' > DEBIAN/conffiles
+	cd $(DEB_STAGE) && find usr lib -type f | sort | xargs md5sum > DEBIAN/md5sums
+	chmod 0644 $(DEB_STAGE)/DEBIAN/conffiles $(DEB_STAGE)/DEBIAN/md5sums
+	printf 'Source: logmon\n\nPackage: logmon\nArchitecture: any\n' > $(DEBDIR)/debian/control
+	cd $(DEBDIR) && dpkg-shlibdeps -O -edebian/logmon/usr/bin/logmon > debian/shlibs.substvars
+	sed -e 's|@VERSION@|$(DEB_VERSION)|' -e 's|@ARCH@|$(DEB_ARCH)|' \
+	  -e 's|@MAINTAINER@|$(DEB_MAINTAINER)|' \
+	  -e "s|@SHLIBS@|$$(sed -n 's/^shlibs:Depends=//p' $(DEBDIR)/debian/shlibs.substvars)|" \
+	  -e "s|@SIZE@|$$(du -k -s --exclude=DEBIAN $(DEB_STAGE) | cut -f 1)|" \
+	  packaging/deb/control.in > $(DEB_STAGE)/DEBIAN/control
+	find $(DEB_STAGE) -type d -exec chmod 0755 {} +
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_STAGE) $(DEB)
+	@echo "==> $(DEB) ($$(du -k $(DEB) | cut -f 1) KiB)"
 
 # Boot a real systemd in a container (systemd-nspawn, a cached Debian tree
 # under /var/cache/logmon-systest), run this Makefile's install there, and
-# check the unit with the real Postfix (tests/systest.sh lists the cases).
-# Needs root. Part of `make test` (about 60 s the first time, 10 s cached).
+# check the unit with the real Postfix; then, in a second container, the
+# .deb (`make deb`): install, upgrade, remove, purge (tests/systest.sh lists
+# the cases). Needs root. Part of `make test` (about 60 s more the first
+# time, 30 s cached).
 systest: build
 	$(SUDO) timeout 900 tests/systest.sh
 

@@ -1,6 +1,9 @@
 //! `make install` / `make uninstall` as packagers and admins run them: the
 //! real Makefile of this repository into a DESTDIR stage, checked file by
-//! file, then the installed unit through `systemd-analyze verify`.
+//! file, then the installed unit through `systemd-analyze verify`; the
+//! config files kept, updated or put beside as dpkg does with conffiles;
+//! and `make deb` from the tracked files of a clean checkout, its contents,
+//! control data and scripts, and `lintian` on it.
 //!
 //! The binary is the one cargo built for this test run: `INSTALL_BIN=` tells
 //! the Makefile to copy it instead of `target/release/logmon`. Install never
@@ -27,6 +30,10 @@ const CONF: &str = "etc/logmon.conf";
 const CONF_NEW: &str = "etc/logmon.conf.new";
 const UNIT: &str = "usr/lib/systemd/system/logmon.service";
 const SYSUSERS: &str = "usr/lib/sysusers.d/logmon.conf";
+const MAN8: &str = "usr/share/man/man8/logmon.8";
+const MAN5: &str = "usr/share/man/man5/logmon.conf.5";
+/// What install records about the config files it installed.
+const MANIFEST: &str = "usr/share/logmon/conffiles.sha256";
 
 /// `make -C REPO TARGET DESTDIR=dest INSTALL_BIN=LOGMON` plus `extra`
 /// arguments, as root.
@@ -100,13 +107,47 @@ fn make_command(repo: &Path, target: &str, extra: &[&str], as_user: Option<u32>)
 
 /// A copy of what the Makefile reads, in a directory of its own: `make`
 /// there finds no target/release/logmon unless the test puts one there.
+/// The files git tracks (as they are in the work tree), so a file the
+/// Makefile needs but nobody added fails here as in a clean clone.
 fn repo_copy(dir: &Path) -> PathBuf {
     let src = dir.join("src");
-    fs::create_dir(&src).unwrap();
-    for name in ["Makefile", "logmon.conf", "logmon.service"] {
-        fs::copy(Path::new(REPO).join(name), src.join(name)).unwrap();
+    let listed = run_ok(Command::new("git").args(["-C", REPO, "ls-files", "-z"]));
+    let tracked: Vec<String> = text(&listed.stdout)
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
+    assert!(
+        tracked.iter().any(|p| p == "Makefile"),
+        "git ls-files: {tracked:?}"
+    );
+    for rel in tracked {
+        let from = Path::new(REPO).join(&rel);
+        // Tracked but deleted in the work tree: a clean clone would have it,
+        // this test runs the work tree's state.
+        let Ok(meta) = fs::symlink_metadata(&from) else {
+            continue;
+        };
+        let to = src.join(&rel);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        if meta.is_file() {
+            fs::copy(&from, &to).unwrap();
+        }
     }
     src
+}
+
+/// The shipped rule packs (logmon.d/*.conf, maybe none yet), by name.
+fn shipped_packs(repo: &Path) -> Vec<String> {
+    let mut packs: Vec<String> = match fs::read_dir(repo.join("logmon.d")) {
+        Ok(dir) => dir
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".conf"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    packs.sort();
+    packs
 }
 
 /// A directory for PATH whose `cargo` only records that it ran (and fails,
@@ -202,18 +243,44 @@ fn host_has_logmon_user() -> bool {
         .success()
 }
 
-/// The checks every fresh PREFIX=/usr install must pass.
-fn check_fresh_install(root: &Path) {
-    let want: BTreeMap<String, u32> = [
+/// The files and modes of a fresh PREFIX=/usr install of `repo`.
+fn fresh_install_files(repo: &Path) -> BTreeMap<String, u32> {
+    let mut want: BTreeMap<String, u32> = [
         (BIN, 0o755),
         (CONF, 0o644),
         (UNIT, 0o644),
         (SYSUSERS, 0o644),
+        (MAN8, 0o644),
+        (MAN5, 0o644),
+        (MANIFEST, 0o644),
     ]
     .into_iter()
     .map(|(p, m)| (p.to_string(), m))
     .collect();
-    assert_eq!(files(root), want, "installed files and modes");
+    for pack in shipped_packs(repo) {
+        want.insert(format!("etc/logmon.d/{pack}"), 0o644);
+    }
+    want
+}
+
+/// The checks every fresh PREFIX=/usr install must pass.
+fn check_fresh_install(root: &Path) {
+    assert_eq!(
+        files(root),
+        fresh_install_files(Path::new(REPO)),
+        "installed files and modes"
+    );
+    assert!(
+        root.join("etc/logmon.d").is_dir(),
+        "no /etc/logmon.d for the rule packs"
+    );
+    for (page, source) in [(MAN8, "man/logmon.8"), (MAN5, "man/logmon.conf.5")] {
+        assert_eq!(
+            read(root, page),
+            fs::read_to_string(Path::new(REPO).join(source)).unwrap(),
+            "{page}"
+        );
+    }
 
     assert_eq!(
         fs::read(root.join(BIN)).unwrap(),
@@ -290,7 +357,13 @@ fn verify_unit(root: &Path) {
         man = if man { "yes" } else { "no" },
         unit = root.join(UNIT).display()
     );
-    let out = run_ok(Command::new("unshare").args(["-m", "sh", "-c", &script]));
+    // Documentation=man:logmon(8) ... is found among the staged pages.
+    let manpath = format!("{}/usr/share/man:", root.display());
+    let out = run_ok(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .env("MANPATH", manpath),
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -332,13 +405,26 @@ fn install_upgrade_uninstall() {
     );
     let modes = files(&root);
     assert_eq!(modes.get(CONF_NEW), Some(&0o644));
-    assert_eq!(modes.len(), 5, "files after the upgrade: {modes:?}");
+    let mut want = fresh_install_files(Path::new(REPO));
+    want.insert(CONF_NEW.into(), 0o644);
+    assert_eq!(modes, want, "files after the upgrade");
 
     // Uninstall removes everything but the config.
     make("uninstall", &root, &["PREFIX=/usr"]);
-    let left: Vec<String> = files(&root).into_keys().collect();
-    assert_eq!(left, [CONF], "left after uninstall");
+    assert_eq!(
+        files(&root),
+        config_files(Path::new(REPO)),
+        "left after uninstall"
+    );
     assert_eq!(read(&root, CONF), edited);
+}
+
+/// What uninstall leaves: the config, logmon.conf and the rule packs.
+fn config_files(repo: &Path) -> BTreeMap<String, u32> {
+    fresh_install_files(repo)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("etc/"))
+        .collect()
 }
 
 #[test]
@@ -370,8 +456,7 @@ fn install_as_non_root() {
         );
     }
     make_in(&src, &bin, "uninstall", &root, &["PREFIX=/usr"], nobody);
-    let left: Vec<String> = files(&root).into_keys().collect();
-    assert_eq!(left, [CONF], "left after uninstall");
+    assert_eq!(files(&root), config_files(&src), "left after uninstall");
 }
 
 #[test]
@@ -379,12 +464,19 @@ fn install_default_prefix_is_usr_local() {
     let dir = TempDir::new("install");
     let root = dir.path().join("stage");
     make("install", &root, &[]);
-    let got: Vec<PathBuf> = files(&root).into_keys().map(PathBuf::from).collect();
+    let got: Vec<PathBuf> = files(&root)
+        .into_keys()
+        .filter(|p| !p.starts_with("etc/logmon.d/"))
+        .map(PathBuf::from)
+        .collect();
     let want: Vec<PathBuf> = [
         "etc/logmon.conf",
         "usr/local/bin/logmon",
         "usr/local/lib/systemd/system/logmon.service",
         "usr/local/lib/sysusers.d/logmon.conf",
+        "usr/local/share/logmon/conffiles.sha256",
+        "usr/local/share/man/man5/logmon.conf.5",
+        "usr/local/share/man/man8/logmon.8",
     ]
     .iter()
     .map(PathBuf::from)
@@ -569,4 +661,334 @@ fn run_says_when_there_is_no_journal() {
         assert!(ran.exists(), "make run did not start logmon");
         fs::remove_dir_all(&own).unwrap();
     }
+}
+
+/// The config files as dpkg treats conffiles (packaging/install-conf.sh):
+/// an unchanged file is updated in place, a changed one is kept with the
+/// shipped one beside it as *.new, a deleted rule pack stays deleted (the
+/// main config is put back: logmon cannot start without it), a new pack
+/// is installed, and *.new goes once the file is the shipped one again.
+#[test]
+fn install_treats_config_files_as_conffiles() {
+    let dir = TempDir::new("install");
+    let src = repo_copy(dir.path());
+    let packs = src.join("logmon.d");
+    let _ = fs::remove_dir_all(&packs);
+    fs::create_dir(&packs).unwrap();
+    let rules = |n: u32| format!("[match]\nMESSAGE = release {n}\n");
+    for name in ["10-a.conf", "20-b.conf", "30-c.conf"] {
+        write_file(&packs, name, rules(1));
+    }
+    // Not a pack: install takes *.conf only.
+    write_file(&packs, "README", "not a pack\n");
+    let root = dir.path().join("stage");
+    let install = || {
+        let out = make_in(
+            &src,
+            Path::new(LOGMON),
+            "install",
+            &root,
+            &["PREFIX=/usr"],
+            None,
+        );
+        text(&out.stdout)
+    };
+    let etc = |rel: &str| root.join("etc").join(rel);
+    let etc_files = || -> Vec<String> {
+        files(&root.join("etc"))
+            .into_keys()
+            .filter(|p| p != "logmon.conf")
+            .collect()
+    };
+
+    install();
+    assert_eq!(
+        etc_files(),
+        [
+            "logmon.d/10-a.conf",
+            "logmon.d/20-b.conf",
+            "logmon.d/30-c.conf"
+        ]
+    );
+
+    // The admin edits a, deletes b, leaves c and the main config alone;
+    // a new release changes every pack and the main config, adds d.
+    let edited = format!("{}# mine\n", rules(1));
+    fs::write(etc("logmon.d/10-a.conf"), &edited).unwrap();
+    fs::remove_file(etc("logmon.d/20-b.conf")).unwrap();
+    for name in ["10-a.conf", "20-b.conf", "30-c.conf", "40-d.conf"] {
+        write_file(&packs, name, rules(2));
+    }
+    let conf2 = format!("{}\n# release 2\n", read(&src, "logmon.conf"));
+    write_file(&src, "logmon.conf", &conf2);
+    let said = install();
+    assert_eq!(
+        fs::read_to_string(etc("logmon.d/10-a.conf")).unwrap(),
+        edited
+    );
+    assert_eq!(
+        fs::read_to_string(etc("logmon.d/10-a.conf.new")).unwrap(),
+        rules(2)
+    );
+    assert!(said.contains("kept your"), "{said}");
+    assert!(
+        !etc("logmon.d/20-b.conf").exists(),
+        "a deleted pack came back"
+    );
+    assert!(said.contains("20-b.conf was removed"), "{said}");
+    assert_eq!(
+        fs::read_to_string(etc("logmon.d/30-c.conf")).unwrap(),
+        rules(2)
+    );
+    assert_eq!(
+        fs::read_to_string(etc("logmon.d/40-d.conf")).unwrap(),
+        rules(2)
+    );
+    assert_eq!(
+        fs::read_to_string(etc("logmon.conf")).unwrap(),
+        conf2,
+        "unchanged main config not updated"
+    );
+    assert_eq!(
+        etc_files(),
+        [
+            "logmon.d/10-a.conf",
+            "logmon.d/10-a.conf.new",
+            "logmon.d/30-c.conf",
+            "logmon.d/40-d.conf"
+        ]
+    );
+
+    // The admin takes the shipped a and deletes the main config: the .new
+    // goes, the main config comes back.
+    fs::rename(etc("logmon.d/10-a.conf.new"), etc("logmon.d/10-a.conf")).unwrap();
+    fs::remove_file(etc("logmon.conf")).unwrap();
+    install();
+    assert_eq!(fs::read_to_string(etc("logmon.conf")).unwrap(), conf2);
+    assert_eq!(
+        etc_files(),
+        [
+            "logmon.d/10-a.conf",
+            "logmon.d/30-c.conf",
+            "logmon.d/40-d.conf"
+        ]
+    );
+
+    // Uninstall keeps the config, packs included.
+    make_in(
+        &src,
+        Path::new(LOGMON),
+        "uninstall",
+        &root,
+        &["PREFIX=/usr"],
+        None,
+    );
+    assert_eq!(
+        files(&root).into_keys().collect::<Vec<_>>(),
+        [
+            "etc/logmon.conf",
+            "etc/logmon.d/10-a.conf",
+            "etc/logmon.d/30-c.conf",
+            "etc/logmon.d/40-d.conf"
+        ]
+    );
+}
+
+/// `make deb` from a clean checkout's files and the binary `make` built:
+/// the package's files, modes, control data, conffiles and scripts, the
+/// binary and pages exactly the built ones, and lintian without errors.
+#[test]
+fn deb_package() {
+    let dir = TempDir::new("deb");
+    let src = repo_copy(dir.path());
+    let debdir = dir.path().join("out");
+    let deb_make = |extra: &[&str]| {
+        let mut args = vec![format!("DEBDIR={}", debdir.display())];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // Who builds it is not what the test checks.
+        run(make_command(&src, "deb", &args, None)
+            .env_remove("DEBEMAIL")
+            .env_remove("DEBFULLNAME"))
+    };
+
+    // Nothing built: a clear failure.
+    let out = deb_make(&[]);
+    assert!(!out.status.success(), "make deb without a binary succeeded");
+    assert!(
+        text(&out.stderr).contains("run `make` first"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let built = src.join("target/release/logmon");
+    fs::create_dir_all(built.parent().unwrap()).unwrap();
+    fs::copy(LOGMON, &built).unwrap();
+    let out = deb_make(&[]);
+    assert!(
+        out.status.success(),
+        "make deb: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    let version = cargo_version();
+    let arch = text(&run_ok(Command::new("dpkg").arg("--print-architecture")).stdout)
+        .trim()
+        .to_string();
+    let deb = debdir.join(format!("logmon_{version}_{arch}.deb"));
+    assert!(
+        deb.is_file(),
+        "no {}: {:?}",
+        deb.display(),
+        fs::read_dir(&debdir).unwrap().collect::<Vec<_>>()
+    );
+    eprintln!(
+        "{}: {} bytes",
+        deb.display(),
+        fs::metadata(&deb).unwrap().len()
+    );
+
+    // Its files, owned by root, with their modes.
+    let listing = text(&run_ok(Command::new("dpkg-deb").arg("-c").arg(&deb)).stdout);
+    eprintln!("{listing}");
+    let mut got = BTreeMap::new();
+    for line in listing.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f[1], "root/root", "{line}");
+        if !f[0].starts_with('d') {
+            got.insert(f[5].trim_start_matches("./").to_string(), f[0].to_string());
+        }
+    }
+    let mut want: BTreeMap<String, String> = [
+        ("etc/logmon.conf", "-rw-r--r--"),
+        ("lib/systemd/system/logmon.service", "-rw-r--r--"),
+        ("usr/bin/logmon", "-rwxr-xr-x"),
+        ("usr/lib/sysusers.d/logmon.conf", "-rw-r--r--"),
+        ("usr/share/doc/logmon/changelog.gz", "-rw-r--r--"),
+        ("usr/share/doc/logmon/copyright", "-rw-r--r--"),
+        ("usr/share/man/man5/logmon.conf.5.gz", "-rw-r--r--"),
+        ("usr/share/man/man8/logmon.8.gz", "-rw-r--r--"),
+    ]
+    .into_iter()
+    .map(|(p, m)| (p.to_string(), m.to_string()))
+    .collect();
+    for pack in shipped_packs(&src) {
+        want.insert(format!("etc/logmon.d/{pack}"), "-rw-r--r--".into());
+    }
+    assert_eq!(got, want, "the package's files");
+    assert!(
+        listing.contains(" ./etc/logmon.d/\n"),
+        "no /etc/logmon.d in the package"
+    );
+
+    // The contents: the built binary, the unit for /usr/bin, the pages.
+    let x = dir.path().join("x");
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x));
+    assert_eq!(
+        fs::read(x.join("usr/bin/logmon")).unwrap(),
+        fs::read(LOGMON).unwrap()
+    );
+    let unit = read(&x, "lib/systemd/system/logmon.service");
+    assert_eq!(
+        values(&unit, "ExecStart"),
+        ["/usr/bin/logmon -c /etc/logmon.conf"]
+    );
+    assert_eq!(
+        values(&unit, "Documentation"),
+        ["man:logmon(8) man:logmon.conf(5)"]
+    );
+    assert_eq!(
+        read(&x, "usr/lib/sysusers.d/logmon.conf"),
+        read(&src, "logmon.sysusers")
+    );
+    assert_eq!(read(&x, "etc/logmon.conf"), read(&src, "logmon.conf"));
+    for (page, source) in [
+        ("usr/share/man/man8/logmon.8.gz", "man/logmon.8"),
+        ("usr/share/man/man5/logmon.conf.5.gz", "man/logmon.conf.5"),
+    ] {
+        let out = run_ok(Command::new("gzip").arg("-dc").arg(x.join(page)));
+        assert_eq!(text(&out.stdout), read(&src, source), "{page}");
+    }
+
+    // Control data.
+    let field = |name: &str| {
+        text(&run_ok(Command::new("dpkg-deb").arg("-f").arg(&deb).arg(name)).stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Package"), "logmon");
+    assert_eq!(field("Version"), version);
+    assert_eq!(field("Architecture"), arch);
+    let depends = field("Depends");
+    for dep in [
+        "libc6 (>=",
+        "libsystemd0",
+        "systemd | systemd-standalone-sysusers",
+    ] {
+        assert!(depends.contains(dep), "Depends: {depends}");
+    }
+    assert!(field("Recommends").contains("mail-transport-agent"));
+    let control = dir.path().join("control");
+    run_ok(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
+    let mut conffiles: Vec<String> = read(&control, "conffiles")
+        .lines()
+        .map(String::from)
+        .collect();
+    conffiles.sort();
+    let mut want_conffiles: Vec<String> = want
+        .keys()
+        .filter(|p| p.starts_with("etc/"))
+        .map(|p| format!("/{p}"))
+        .collect();
+    want_conffiles.sort();
+    assert_eq!(
+        conffiles, want_conffiles,
+        "conffiles: every file under /etc"
+    );
+    for script in ["postinst", "prerm", "postrm"] {
+        let path = control.join(script);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "{script}");
+        run_ok(Command::new("sh").arg("-n").arg(&path));
+    }
+    let postinst = read(&control, "postinst");
+    for step in [
+        "systemd-sysusers",
+        "deb-systemd-helper enable 'logmon.service'",
+        "systemctl --system daemon-reload",
+        "deb-systemd-invoke try-restart 'logmon.service'",
+        "deb-systemd-invoke start 'logmon.service'",
+    ] {
+        assert!(postinst.contains(step), "postinst lacks {step}");
+    }
+    assert!(read(&control, "prerm").contains("deb-systemd-invoke stop 'logmon.service'"));
+    let postrm = read(&control, "postrm");
+    assert!(postrm.contains("deb-systemd-helper purge 'logmon.service'"));
+    assert!(postrm.contains("/var/lib/logmon"));
+
+    // lintian: no errors (the accepted tags are listed in the README).
+    let out = run(Command::new("lintian")
+        .args(["--tag-display-limit", "0", "-I", "--pedantic"])
+        .arg(&deb));
+    let said = text(&out.stdout);
+    eprintln!("lintian:\n{said}{}", text(&out.stderr));
+    let errors: Vec<&str> = said.lines().filter(|l| l.starts_with("E:")).collect();
+    assert!(errors.is_empty(), "lintian errors:\n{}", errors.join("\n"));
+    assert!(
+        out.status.success(),
+        "lintian failed: {}",
+        text(&out.stderr)
+    );
+}
+
+/// The package version: Cargo.toml's [package] version.
+fn cargo_version() -> String {
+    let toml = fs::read_to_string(Path::new(REPO).join("Cargo.toml")).unwrap();
+    let package = toml.split("[package]").nth(1).unwrap();
+    let line = package
+        .lines()
+        .find(|l| l.trim_start().starts_with("version"))
+        .unwrap();
+    line.split('"').nth(1).unwrap().to_string()
 }

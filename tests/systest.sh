@@ -18,6 +18,14 @@
 #   - a journal file logmon has open is truncated under it: no SIGBUS death,
 #     the next error line is mailed
 #   - `make uninstall` stops and disables the service
+# Then, in a second fresh container, the Debian package (`make deb`):
+#   - `apt-get install ./logmon_VERSION_ARCH.deb` with Postfix present: the
+#     user, enabled and started, an error line mailed with the shipped config
+#   - an upgrade to a rebuilt package (newer version, a binary with a
+#     marker) keeps an edited /etc/logmon.conf and restarts the service
+#     (MainPID changes, the new binary runs, the edited config is read)
+#   - `apt-get remove` stops it and keeps config and state; `apt-get purge`
+#     leaves no file naming logmon (the system user stays)
 # See shared/TESTING.md, "A real systemd as PID 1".
 #
 # Needs root. The Debian tree is built once (debootstrap, about a minute) and
@@ -78,11 +86,12 @@ trap 'exit 130' INT TERM
 # --- tools ------------------------------------------------------------------
 
 need_tools() {
-    command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null && return
-    say "installing debootstrap and systemd-container"
+    command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null &&
+        command -v dpkg-shlibdeps >/dev/null && return
+    say "installing debootstrap, systemd-container and dpkg-dev"
     timeout 300 apt-get update -qq
     DEBIAN_FRONTEND=noninteractive timeout 600 \
-        apt-get install -y -qq debootstrap systemd-container >/dev/null
+        apt-get install -y -qq debootstrap systemd-container dpkg-dev >/dev/null
 }
 
 # The Debian mirror this machine's apt already uses (never hard-coded here):
@@ -204,7 +213,8 @@ FailureAction=exit
 
 [Service]
 Type=oneshot
-ExecStart=/bin/bash /mnt/logmon-systest/inside.sh
+# The script of this boot (inside.sh or deb-inside.sh), bound here.
+ExecStart=/bin/bash /mnt/logmon-run.sh
 # --console=pipe gives the container no /dev/console: report to the host
 # through a bind-mounted file instead.
 StandardOutput=file:/mnt/logmon-out/inside.log
@@ -213,21 +223,10 @@ TimeoutStartSec=300
 EOF
 }
 
-# The test itself, run by PID 1 inside the container.
-write_inside_script() {
-    cat >"$work/ctl/inside.sh" <<'EOF'
-#!/bin/bash
-# Runs inside the container as logmon-systest.service.
-set -euo pipefail
-REPO=/mnt/logmon-repo
-BIN=/mnt/logmon-bin/logmon
-UNIT=/usr/lib/systemd/system/logmon.service
-WANTS=/etc/systemd/system/multi-user.target.wants/logmon.service
-CONF=/etc/logmon.conf
-GOOD_CONF=/root/logmon.conf.good
-WRAPPER=/usr/local/sbin/logmon-systest-sendmail
-# What the wrapper logs on every run; no mail may ever contain it.
-WRAPTEXT="sendmail wrapper complains $(cat /proc/sys/kernel/random/uuid)"
+# What both tests inside use: failing with diagnostics, waiting, mail.
+write_helpers() {
+    cat >"$work/ctl/helpers.sh" <<'EOF'
+# Sourced by the tests inside the container (bash).
 SOFT_FAILURES=()
 
 step() { echo "--- $*"; }
@@ -334,6 +333,26 @@ wait_started() {
     fi
 }
 
+EOF
+}
+
+# The test itself, run by PID 1 inside the container.
+write_inside_script() {
+    cat >"$work/ctl/inside.sh" <<'EOF'
+#!/bin/bash
+# Runs inside the container as logmon-systest.service.
+set -euo pipefail
+REPO=/mnt/logmon-repo
+BIN=/mnt/logmon-bin/logmon
+UNIT=/usr/lib/systemd/system/logmon.service
+WANTS=/etc/systemd/system/multi-user.target.wants/logmon.service
+CONF=/etc/logmon.conf
+GOOD_CONF=/root/logmon.conf.good
+WRAPPER=/usr/local/sbin/logmon-systest-sendmail
+# What the wrapper logs on every run; no mail may ever contain it.
+WRAPTEXT="sendmail wrapper complains $(cat /proc/sys/kernel/random/uuid)"
+. /mnt/logmon-systest/helpers.sh
+
 step "make install PREFIX=/usr (DESTDIR empty: the live system)"
 capture out timeout 60 make -s -C "$REPO" install PREFIX=/usr INSTALL_BIN="$BIN"
 echo "$out"
@@ -386,7 +405,13 @@ cp "$GOOD_CONF" "$CONF"
 timeout 10 systemctl reset-failed logmon
 
 step "Postfix's spool absent at logmon's start"
+# Stopped only once its start at boot is complete: a stop that cancels the
+# start job left Postfix's master running here ("Failed to kill control
+# group ... Input/output error"), and the start below then failed.
+wait_for 30 systemctl -q is-active postfix@- || fail "Postfix did not start at boot"
 timeout 60 systemctl stop postfix
+no_master() { ! pgrep -x master >/dev/null; }
+wait_for 20 no_master || fail "Postfix's master still runs after systemctl stop postfix"
 mv /var/spool/postfix /var/spool/postfix.away
 timeout 60 systemctl enable --now logmon || fail "systemctl enable --now logmon"
 wait_for 20 systemctl -q is-active logmon || fail "logmon did not become active"
@@ -523,36 +548,193 @@ echo "PASS"
 EOF
 }
 
+# The Debian package, in a container of its own (a fresh overlay: no
+# make install before it): install, upgrade, remove, purge.
+write_deb_script() {
+    cat >"$work/ctl/deb-inside.sh" <<'EOF'
+#!/bin/bash
+# Runs inside the container as logmon-systest.service.
+set -euo pipefail
+DEBS=/mnt/logmon-systest/debs
+CONF=/etc/logmon.conf
+UNIT=/lib/systemd/system/logmon.service
+. /mnt/logmon-systest/helpers.sh
+FIRST=$(cat $DEBS/first.name)
+UPGRADE=$(cat $DEBS/upgrade.name)
+MARKER=$(cat $DEBS/marker)
+
+# apt reads local packages as the user _apt: give it a readable copy.
+mkdir -m 0755 /tmp/logmon-debs
+cp "$DEBS/$FIRST" "$DEBS/$UPGRADE" /tmp/logmon-debs/
+chmod 0644 /tmp/logmon-debs/*
+apt_get() { timeout 120 env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends "$@"; }
+pkg_status() { dpkg-query -W -f='${db:Status-Abbrev} ${Version}' logmon 2>/dev/null || true; }
+# A mail holding TAG in /var/mail/root within SECONDS, whatever its
+# subject: with the shipped batch = 10s, other alerts may share it.
+mail_within() {
+    wait_for "$2" has_mail "$1" || fail "no mail with $1 in /var/mail/root after $2 s"
+    subject_of "$1"
+}
+running() { systemctl -q is-active logmon && [ "$(main_pid)" != 0 ]; }
+
+step "apt-get install ./$FIRST (Postfix present)"
+dpkg-query -W -f='${Status}\n' postfix | grep -q "ok installed" || fail "no Postfix in the tree"
+capture out apt_get install "/tmp/logmon-debs/$FIRST"
+tail -n 12 <<<"$out"
+case $(pkg_status) in
+"ii "*) ;;
+*) fail "logmon not installed: $(pkg_status)" ;;
+esac
+id logmon || fail "the package did not create the user logmon"
+id -nG logmon | tr ' ' '\n' | grep -qx systemd-journal || fail "logmon is not in systemd-journal"
+id -nG logmon | tr ' ' '\n' | grep -qx postdrop || fail "logmon is not in postdrop"
+[ "$(systemctl is-enabled logmon)" = enabled ] || fail "not enabled on first install: $(systemctl is-enabled logmon)"
+wait_for 20 running || fail "not started on first install"
+wait_started 1
+capture out timeout 60 systemd-analyze verify --man=no "$UNIT"
+[ -z "$out" ] || fail "verify is not clean: $out"
+for f in /usr/share/man/man8/logmon.8.gz /usr/share/man/man5/logmon.conf.5.gz /usr/lib/sysusers.d/logmon.conf; do
+    [ -f "$f" ] || fail "the package installed no $f"
+done
+
+step "an error line is mailed (the shipped config: batch = 10s)"
+TAG=$(new_tag)
+log_error "$TAG"
+mail_within "$TAG" 40
+
+step "edit $CONF, upgrade to $UPGRADE (a changed binary): config kept, service restarted"
+EDIT="edited by the systest $(new_tag)"
+sed -i 's|^batch .*|batch = 0s|' "$CONF"
+printf '# %s\n' "$EDIT" >>"$CONF"
+cp "$CONF" /root/conf.edited
+pid=$(main_pid)
+capture out apt_get install "/tmp/logmon-debs/$UPGRADE"
+tail -n 12 <<<"$out"
+case $(pkg_status) in
+"ii "*+systest*) echo "upgraded: $(pkg_status)" ;;
+*) fail "not upgraded: $(pkg_status)" ;;
+esac
+cmp -s "$CONF" /root/conf.edited || fail "the upgrade changed the edited $CONF"
+for leftover in "$CONF.dpkg-new" "$CONF.dpkg-dist" "$CONF.dpkg-old"; do
+    [ ! -e "$leftover" ] || fail "the upgrade left $leftover"
+done
+grep -qF "$MARKER" /usr/bin/logmon || fail "/usr/bin/logmon is not the upgraded binary"
+restarted() { running && [ "$(main_pid)" != "$pid" ]; }
+wait_for 20 restarted || fail "not restarted by the upgrade (MainPID $pid -> $(main_pid))"
+newpid=$(main_pid)
+echo "MainPID $pid -> $newpid"
+grep -qF "$MARKER" "/proc/$newpid/exe" || fail "the running logmon is not the upgraded binary"
+[ "$(systemctl is-enabled logmon)" = enabled ] || fail "not enabled after the upgrade"
+wait_started 2
+TAG=$(new_tag)
+log_error "$TAG"
+# batch = 0s: the restarted logmon reads the edited config.
+mail_within "$TAG" 20
+
+step "apt-get remove logmon: stopped, config and state kept"
+capture out apt_get remove logmon
+tail -n 6 <<<"$out"
+case $(pkg_status) in
+"rc "*) ;;
+*) fail "not removed: $(pkg_status)" ;;
+esac
+! systemctl -q is-active logmon || fail "logmon still active after remove"
+if pgrep -x logmon; then
+    fail "logmon still runs after remove"
+fi
+[ ! -e /usr/bin/logmon ] && [ ! -e "$UNIT" ] || fail "remove left the binary or the unit"
+[ "$(systemctl show -P LoadState logmon)" = not-found ] || fail "systemd still has the unit after remove"
+cmp -s "$CONF" /root/conf.edited || fail "remove changed $CONF"
+[ -f /var/lib/logmon/cursor ] || fail "remove took the state (only purge may)"
+
+step "apt-get purge logmon: no logmon files left"
+capture out apt_get purge logmon
+tail -n 6 <<<"$out"
+[ -z "$(pkg_status)" ] || fail "dpkg still knows logmon: $(pkg_status)"
+rm -rf /tmp/logmon-debs
+# Any path naming logmon, but this test's own (the unit that runs it, the
+# tree's cache mark, the bind mounts under /mnt).
+left=$(find / \( -path /proc -o -path /sys -o -path /dev -o -path /mnt \) -prune -o \
+    -name '*logmon*' ! -name '*logmon-systest*' -print 2>/dev/null || true)
+if [ -n "$left" ]; then
+    fail "purge left: $left"
+fi
+if getent passwd logmon >/dev/null; then
+    echo "the system user logmon stays (as Debian does with system users)"
+fi
+
+if [ "${#SOFT_FAILURES[@]}" -gt 0 ]; then
+    echo "FAILED cases:"
+    printf '  %s\n' "${SOFT_FAILURES[@]}"
+    exit 1
+fi
+echo "PASS"
+EOF
+}
+
+# Two packages from this tree's `make deb` (run as root here, into $work
+# only): the built binary, and an upgrade with a newer version whose binary
+# carries a marker (bytes after the ELF image, ignored by the loader), so
+# the test can tell which binary is installed and which one runs.
+build_debs() {
+    local version marker d=$work/ctl/debs
+    mkdir -p "$d"
+    version=$(sed -n '/^\[package\]/,/^\[/ s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
+    marker="logmon-systest-upgrade-$(cat /proc/sys/kernel/random/uuid)"
+    cp target/release/logmon "$work/logmon.upgrade"
+    printf '%s' "$marker" >>"$work/logmon.upgrade"
+    { make -s --no-print-directory deb DEBDIR="$work/deb-first" INSTALL_BIN=target/release/logmon &&
+        make -s --no-print-directory deb DEBDIR="$work/deb-upgrade" INSTALL_BIN="$work/logmon.upgrade" \
+            DEB_VERSION="$version+systest1"; } >"$work/deb.log" 2>&1 || {
+        cat "$work/deb.log" >&2
+        die "make deb failed"
+    }
+    cp "$work"/deb-first/*.deb "$work"/deb-upgrade/*.deb "$d/"
+    basename "$work"/deb-first/*.deb >"$d/first.name"
+    basename "$work"/deb-upgrade/*.deb >"$d/upgrade.name"
+    echo "$marker" >"$d/marker"
+    say "built $(cat "$d/first.name") and $(cat "$d/upgrade.name")"
+}
+
 # --- run ----------------------------------------------------------------------
 
+# boot NAME: a fresh container (the cached tree under a new overlay) that
+# runs $work/ctl/NAME.sh as its test.
 boot() {
-    say "booting the container"
-    local t0=$SECONDS status=0
-    mkdir -p "$work/out"
+    local name=$1 t0=$SECONDS status=0 out=$work/out-$1
+    say "booting the container: $name"
+    mkdir -p "$out"
     timeout -k 10 360 systemd-nspawn -q -D "$TREE" --register=no --keep-unit \
         --private-network --volatile=overlay --console=pipe \
         --bind-ro="$PWD:/mnt/logmon-repo" \
         --bind-ro="$PWD/target/release:/mnt/logmon-bin" \
-        --bind="$work/out:/mnt/logmon-out" \
+        --bind="$out:/mnt/logmon-out" \
         --bind-ro="$work/ctl:/mnt/logmon-systest" \
+        --bind-ro="$work/ctl/$name.sh:/mnt/logmon-run.sh" \
         --bind-ro="$work/ctl/logmon-systest.service:/etc/systemd/system/logmon-systest.service" \
         --boot systemd.show_status=error systemd.wants=logmon-systest.service \
-        </dev/null 2>"$work/nspawn.log" || status=$?
-    cat "$work/out/inside.log" 2>/dev/null || echo "(the test wrote no output)"
+        </dev/null 2>"$work/nspawn-$name.log" || status=$?
+    cat "$out/inside.log" 2>/dev/null || echo "(the test wrote no output)"
     # nspawn's own messages (e.g. "Attempted to remove disk file system
     # under ...", harmless) only when something went wrong.
-    [ "$status" = 0 ] || cat "$work/nspawn.log" >&2
-    say "container ran $((SECONDS - t0)) s, exit status $status"
+    [ "$status" = 0 ] || cat "$work/nspawn-$name.log" >&2
+    say "container $name ran $((SECONDS - t0)) s, exit status $status"
     return "$status"
 }
 
 need_tools
 build_tree_locked
 check_binary
+build_debs
 write_test_unit
+write_helpers
 write_inside_script
-if boot; then
+write_deb_script
+failed=""
+boot inside || failed="$failed make-install"
+boot deb-inside || failed="$failed deb"
+if [ -z "$failed" ]; then
     say "PASS in $((SECONDS - START)) s"
 else
-    die "the test inside the container failed (see above); $((SECONDS - START)) s"
+    die "the test inside the container failed:$failed (see above); $((SECONDS - START)) s"
 fi
