@@ -355,12 +355,15 @@ fn the_service_user_keeps_a_damaged_file_that_root_left() {
     std::os::unix::fs::chown(&lib, Some(NOBODY), Some(NOBODY)).unwrap();
     let state = lib.join("cursor");
     fs::write(&state, "garbage\n").unwrap();
+    // Reads the whole message and exits 0 (/bin/true may exit before it is
+    // written: a failed delivery).
+    let src = write_file(tmp.path(), "sendmail.src", "#!/bin/sh\ncat >/dev/null\n");
+    let sendmail = tmp.path().join("sendmail");
+    run_ok(Command::new("install").arg("-m0755").arg(&src).arg(&sendmail));
     let conf = write_config(
         tmp.path(),
         &state,
-        // Reads the whole message and exits 0 (/bin/true may exit before it
-        // is written: a failed delivery).
-        Path::new("/bin/cat"),
+        &sendmail,
         "batch = 0",
         "rootleft",
     );
