@@ -359,14 +359,13 @@ fn the_service_user_keeps_a_damaged_file_that_root_left() {
     // written: a failed delivery).
     let src = write_file(tmp.path(), "sendmail.src", "#!/bin/sh\ncat >/dev/null\n");
     let sendmail = tmp.path().join("sendmail");
-    run_ok(Command::new("install").arg("-m0755").arg(&src).arg(&sendmail));
-    let conf = write_config(
-        tmp.path(),
-        &state,
-        &sendmail,
-        "batch = 0",
-        "rootleft",
+    run_ok(
+        Command::new("install")
+            .arg("-m0755")
+            .arg(&src)
+            .arg(&sendmail),
     );
+    let conf = write_config(tmp.path(), &state, &sendmail, "batch = 0", "rootleft");
     let out = run(Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
         .arg("-c")

@@ -293,16 +293,9 @@ impl Parser {
             if let Some(name) = line.strip_prefix('[') {
                 self.finish_rule(rule.take());
                 section = match name.strip_suffix(']').map(str::trim) {
-                    Some("mail") if !rules_only => Section::Mail,
+                    Some("mail") => Section::Mail,
                     Some("match") => Section::Match,
                     Some("ignore") => Section::Ignore,
-                    Some("mail") => {
-                        error(
-                            self,
-                            "an included file holds rule sections only ([match], [ignore])".into(),
-                        );
-                        Section::Unknown
-                    }
                     Some(other) => {
                         error(self, format!("unknown section [{other}]"));
                         Section::Unknown
@@ -312,6 +305,13 @@ impl Parser {
                         Section::Unknown
                     }
                 };
+                if rules_only && section == Section::Mail {
+                    error(
+                        self,
+                        "an included file holds rule sections only ([match], [ignore])".into(),
+                    );
+                    section = Section::Unknown;
+                }
                 if matches!(section, Section::Match | Section::Ignore) {
                     rule = Some(Pending {
                         section,
