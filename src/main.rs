@@ -19,6 +19,10 @@ mod journal;
 mod keeper;
 mod log;
 mod mail;
+// The unwinder of a binary that never unwinds (see the file and build.rs).
+#[cfg(panic = "abort")]
+#[allow(unsafe_code)]
+mod nounwind;
 mod outbox;
 mod position;
 mod prescreen;
