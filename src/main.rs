@@ -6,6 +6,7 @@
 
 mod batch;
 mod cli;
+mod compat;
 mod config;
 mod daemon;
 mod delivery;
@@ -87,6 +88,15 @@ fn run() -> Result<i32, Error> {
         config.source = Source::Namespace(ns.clone());
     }
     if opts.check {
+        if let (Some(why), Source::Namespace(ns)) =
+            (compat::unsupported_source(&config.source), &config.source)
+        {
+            match opts.namespace {
+                Some(_) => eprintln!("--namespace {ns}: {why}"),
+                None => eprintln!("{}: namespace = {ns}: {why}", config_path.display()),
+            }
+            return Ok(2);
+        }
         // Like compiler warnings: on stderr, in the errors' form, exit 0.
         for warning in &config.warnings {
             eprintln!("{warning}");
@@ -94,6 +104,13 @@ fn run() -> Result<i32, Error> {
         print!("{}", config.summary());
         if config.source == Source::Local && !sys::can_read_system_journal() {
             println!("  warning:  this user cannot read the system journal; add it to group systemd-journal");
+        }
+        let mut journal = reader::open_journal(&config.source);
+        let journal = journal
+            .as_mut()
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        if let Some(text) = compat::nothing_read(&config.source, journal) {
+            println!("  warning:  {text}");
         }
         return Ok(0);
     }
