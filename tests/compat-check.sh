@@ -312,14 +312,6 @@ vendor_crates() {
         cat "$work/vendor.log" >&2
         die "cargo vendor --offline failed: build once with network first (\`make\`)"
     }
-    mkdir -p "$work/cargo-home"
-    cat >"$work/cargo-home/config.toml" <<'EOF'
-[source.crates-io]
-replace-with = "vendored"
-
-[source.vendored]
-directory = "/work/vendor"
-EOF
     mkdir -p "$work/src"
     tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
     cp "$HOST_BIN" "$work/logmon-debian12"
@@ -330,7 +322,7 @@ write_inside_script() {
 #!/bin/bash
 # Runs in the Debian 11 container.
 set -euo pipefail
-export TZ=UTC0 PATH=/opt/rust/bin:/usr/sbin:/usr/bin:/sbin:/bin CARGO_HOME=/work/cargo-home
+export TZ=UTC0 PATH=/opt/rust/bin:/usr/sbin:/usr/bin:/sbin:/bin
 fail() { echo "compat-check: FAIL: Debian 11: $*" >&2; exit 1; }
 grep -q '^11\.' /etc/debian_version || fail "not Debian 11: $(cat /etc/debian_version)"
 echo "Debian $(cat /etc/debian_version), $(ldd --version | head -n1), systemd $(dpkg-query -W -f='${Version}' libsystemd0)"
@@ -342,11 +334,14 @@ fi
 grep -q "GLIBC_2.3[0-9]' not found" <<<"$err" || fail "the Debian 12 binary failed otherwise: $err"
 echo "Debian 12 binary: $(head -n1 <<<"$err" | sed 's/^[^:]*: //')"
 
-cd /work/src
+# The build README's "Old distributions" shows, with the same paths.
+cd /src
 t0=$(date +%s)
-timeout 300 cargo build --release --locked --offline -q 2>/work/build.log || { cat /work/build.log; fail "cargo build"; }
+timeout 300 cargo build --release --locked --offline -q --target-dir /root/target \
+    --config 'source.crates-io.replace-with="vendor"' --config 'source.vendor.directory="/vendor"' \
+    2>/work/build.log || { cat /work/build.log; fail "cargo build"; }
 echo "built in $(( $(date +%s) - t0 )) s with $(rustc --version)"
-BIN=/work/src/target/release/logmon
+BIN=/root/target/release/logmon
 cp "$BIN" /work/logmon-debian11
 /work/runs.sh "x86_64 (Debian 11)" "$VERSION" /work/fx /work/logmon.conf /work/expected "$UNREAD" 1 "$BIN"
 
@@ -379,7 +374,8 @@ check_debian11() {
     say "Debian 11: building and running inside the tree"
     timeout 400 systemd-nspawn -q -D "$TREE" --register=no --keep-unit --private-network \
         --volatile=overlay --as-pid2 \
-        --bind-ro="$SYSROOT:/opt/rust" --bind="$work:/work" \
+        --bind-ro="$SYSROOT:/opt/rust" --bind-ro="$work/vendor:/vendor" \
+        --bind-ro="$work/src:/src" --bind="$work:/work" \
         -E VERSION="$VERSION" -E UNREAD="$UNREAD" \
         /work/inside.sh 2> >(grep -v 'Attempted to remove disk file system' >&2) ||
         die "the Debian 11 checks failed (above)"
