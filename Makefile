@@ -7,6 +7,8 @@
 #   make deb        target/deb/logmon_VERSION_ARCH.deb from what `make` built
 #   make bench      scan/follow/idle/memory figures (needs root; see benches/bench.sh)
 #   make systest    boot a real systemd (nspawn) and test install, unit and mail
+#   make cross ARCH=arm64|armhf   a release binary for a small board (Debian's Rust)
+#   make compat-check  the supported targets: arm binaries under qemu, a Debian 11 build
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -44,7 +46,7 @@ MANPAGES := man/logmon.8 man/logmon.conf.5
 # The shipped rule packs, /etc/logmon.d/*.conf (none is fine).
 PACKS    := $(sort $(wildcard logmon.d/*.conf))
 
-.PHONY: all build run test lint deps test-deps install install-files uninstall deb systest clean
+.PHONY: all build run test lint deps test-deps install install-files uninstall deb systest cross compat-check clean
 
 all: build
 
@@ -103,6 +105,7 @@ test: test-deps lint
 	$(CARGO) build --release --locked
 	$(SUDO) env "PATH=$$PATH" $(CARGO) test --release --locked -- --test-threads=4
 	$(MAKE) systest
+	$(MAKE) compat-check
 
 # The unit runs logmon as the system user logmon (see logmon.service); the
 # sysusers.d file logmon.sysusers creates it and puts it into systemd-journal
@@ -235,6 +238,54 @@ deb:
 # time, 30 s cached).
 systest: build
 	$(SUDO) timeout 900 tests/systest.sh
+
+# A release binary for a small board: `make cross ARCH=arm64` (64-bit ARM,
+# e.g. a Raspberry Pi 3/4/5 or an arm VPS) or `ARCH=armhf` (32-bit ARMv7),
+# built here with Debian's own Rust for the target, never rustup's: adds
+# the dpkg architecture ARCH (then apt-get update) and installs, if missing,
+# bookworm-security's rustc-web and cargo-web with libstd-rust-web-dev:ARCH,
+# the cross gcc and libsystemd-dev:ARCH. The binary links only glibc and
+# libsystemd (checked here); copy it to the board and `make install
+# INSTALL_BIN=...` there, or install it by hand.
+CROSS_TARGET_arm64 := aarch64-unknown-linux-gnu
+CROSS_TARGET_armhf := armv7-unknown-linux-gnueabihf
+CROSS_GNU_arm64    := aarch64-linux-gnu
+CROSS_GNU_armhf    := arm-linux-gnueabihf
+CROSS_TARGET = $(CROSS_TARGET_$(ARCH))
+CROSS_GNU    = $(CROSS_GNU_$(ARCH))
+CROSS_BIN    = target/$(CROSS_TARGET)/release/logmon
+CROSS_DEBS   = rustc-web cargo-web libstd-rust-web-dev:$(ARCH) gcc-$(CROSS_GNU) \
+	libc6-dev-$(ARCH)-cross libsystemd-dev:$(ARCH)
+# Debian's cargo and rustc (not a rustup proxy earlier on PATH); pkg-config
+# answers for the target's libsystemd; the cross gcc links.
+CROSS_ENV = RUSTC=/usr/bin/rustc PKG_CONFIG_ALLOW_CROSS=1 \
+	PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_GNU)/pkgconfig \
+	CARGO_TARGET_$(shell echo '$(CROSS_TARGET)' | tr 'a-z-' 'A-Z_')_LINKER=$(CROSS_GNU)-gcc
+
+cross:
+	@if [ -z "$(CROSS_TARGET)" ]; then echo "==> say which: make cross ARCH=arm64 or make cross ARCH=armhf" >&2; exit 2; fi
+	@if ! dpkg --print-foreign-architectures | grep -qx '$(ARCH)'; then \
+	  echo "==> dpkg --add-architecture $(ARCH) (lets apt install $(ARCH) libraries beside this machine's)"; \
+	  $(SUDO) dpkg --add-architecture $(ARCH); \
+	fi
+	$(call apt_install,$(CROSS_DEBS))
+	env $(CROSS_ENV) /usr/bin/cargo build --release --locked --target $(CROSS_TARGET)
+	@extra=$$(readelf -d $(CROSS_BIN) | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | \
+	  grep -v -e '^libc\.so\.6$$' -e '^libsystemd\.so\.0$$' -e '^ld-linux[-a-z0-9_]*\.so\.[0-9]$$' || true); \
+	if [ -n "$$extra" ]; then echo "==> $(CROSS_BIN) needs more than glibc and libsystemd: $$extra" >&2; exit 1; fi
+	@echo "==> $(CROSS_BIN): $$(stat -c %s $(CROSS_BIN)) bytes, needs only glibc and libsystemd"
+
+# Every row of README's "Supported targets" table, checked (tests/compat-check.sh):
+# the x86_64, arm64 and armhf binaries (the arm ones under qemu-user), and
+# a build inside a cached Debian 11 tree (nspawn) with this toolchain.
+# Needs root. Part of `make test`: 2.5 min the first time (apt downloads,
+# the tree), 10 s once installed and cached.
+compat-check: build
+	$(MAKE) cross ARCH=arm64
+	$(MAKE) cross ARCH=armhf
+	$(call apt_install,qemu-user-static debootstrap systemd-container systemd-journal-remote)
+	$(SUDO) env "PATH=$$PATH" "CARGO_HOME=$${CARGO_HOME:-$$HOME/.cargo}" \
+	  "LOGMON_COMPAT_SYSROOT=$$(rustc --print sysroot)" timeout 600 tests/compat-check.sh
 
 # The benchmark: builds as you, runs as root (a private journald namespace).
 # Knobs, e.g. `make bench SIZES=100000 IDLE_SECS=10`: SIZES RUNS SHAPE

@@ -152,6 +152,11 @@ impl Daemon {
             );
         }
         self.check_files();
+        if let Some(text) = crate::compat::nothing_read(&self.config.source, self.reader.journal())
+        {
+            self.incomplete = true;
+            self.problem("unreadable", text);
+        }
         let since = self.opts.since.clone();
         let resume = match (&since, self.config.state_file.clone()) {
             (Some(Since::Cursor) | None, Some(path)) => {

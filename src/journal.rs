@@ -71,17 +71,12 @@ impl Journal {
     pub fn open_namespace(namespace: &str) -> io::Result<Journal> {
         let name =
             CString::new(namespace).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: the symbol name is NUL-terminated; RTLD_DEFAULT searches
-        // the libraries already loaded, libsystemd among them.
-        let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"sd_journal_open_namespace".as_ptr()) };
-        if sym.is_null() {
-            return Err(io::Error::new(
+        let open = open_namespace_fn().ok_or_else(|| {
+            io::Error::new(
                 io::ErrorKind::Unsupported,
                 "this libsystemd has no sd_journal_open_namespace (needs systemd 245 or later)",
-            ));
-        }
-        // SAFETY: the symbol has this C signature (sd_journal_open(3)).
-        let open: OpenNamespace = unsafe { std::mem::transmute::<*mut c_void, OpenNamespace>(sym) };
+            )
+        })?;
         // SAFETY: ret is a valid out-pointer, name is NUL-terminated.
         Journal::from_open(|ret| unsafe { open(ret, name.as_ptr(), 0) })
     }
@@ -287,6 +282,23 @@ impl crate::rules::Fields for Journal {
     fn field(&mut self, name: &str) -> Option<&[u8]> {
         self.data(name).ok().flatten()
     }
+}
+
+/// This libsystemd's `sd_journal_open_namespace`, if it has one.
+fn open_namespace_fn() -> Option<OpenNamespace> {
+    // SAFETY: the symbol name is NUL-terminated; RTLD_DEFAULT searches the
+    // libraries already loaded, libsystemd among them.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"sd_journal_open_namespace".as_ptr()) };
+    if sym.is_null() {
+        return None;
+    }
+    // SAFETY: the symbol has this C signature (sd_journal_open(3)).
+    Some(unsafe { std::mem::transmute::<*mut c_void, OpenNamespace>(sym) })
+}
+
+/// Whether this libsystemd can open a journal namespace (systemd 245+).
+pub fn has_namespaces() -> bool {
+    open_namespace_fn().is_some()
 }
 
 /// `sd_id128_get_boot` as 32 hex digits, for a `_BOOT_ID=` match.

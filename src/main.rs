@@ -6,6 +6,7 @@
 
 mod batch;
 mod cli;
+mod compat;
 mod config;
 mod daemon;
 mod delivery;
@@ -19,6 +20,10 @@ mod journal;
 mod keeper;
 mod log;
 mod mail;
+// The unwinder of a binary that never unwinds (see the file and build.rs).
+#[cfg(panic = "abort")]
+#[allow(unsafe_code)]
+mod nounwind;
 mod outbox;
 mod position;
 mod prescreen;
@@ -84,6 +89,15 @@ fn run() -> Result<i32, Error> {
         config.source = Source::Namespace(ns.clone());
     }
     if opts.check {
+        if let (Some(why), Source::Namespace(ns)) =
+            (compat::unsupported_source(&config.source), &config.source)
+        {
+            match opts.namespace {
+                Some(_) => eprintln!("--namespace {ns}: {why}"),
+                None => eprintln!("{}: namespace = {ns}: {why}", config_path.display()),
+            }
+            return Ok(2);
+        }
         // Like compiler warnings: on stderr, in the errors' form, exit 0.
         for warning in &config.warnings {
             eprintln!("{warning}");
@@ -91,6 +105,17 @@ fn run() -> Result<i32, Error> {
         print!("{}", config.summary());
         if config.source == Source::Local && !sys::can_read_system_journal() {
             println!("  warning:  this user cannot read the system journal; add it to group systemd-journal");
+        }
+        // Files from elsewhere may be newer than this libsystemd; the local
+        // journal is this system's own (and --check stays out of it).
+        if config.source != Source::Local {
+            let mut journal = reader::open_journal(&config.source);
+            let journal = journal
+                .as_mut()
+                .map_err(|e| std::io::Error::other(e.to_string()));
+            if let Some(text) = compat::nothing_read(&config.source, journal) {
+                println!("  warning:  {text}");
+            }
         }
         return Ok(0);
     }

@@ -9,6 +9,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// libc convention: `-1` means "look at errno".
 pub fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -42,13 +43,18 @@ pub fn monotonic_ms() -> u64 {
     monotonic_usec() / 1000
 }
 
-/// Wall-clock seconds since the epoch.
+/// Wall-clock seconds since the epoch. From std, not time(2): std reads
+/// the 64-bit clock (`__clock_gettime64`) even where `time_t` has 32 bits
+/// (armhf on Debian 12), where time(2) fails from 2038-01-19 on.
 pub fn realtime_secs() -> i64 {
-    // SAFETY: time(NULL) only returns a value.
-    unsafe { libc::time(std::ptr::null_mut()) as i64 }
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
 }
 
 /// Broken-down local time of `secs`, with its UTC offset in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalTime {
     pub year: i32,
     pub month: u32,
@@ -60,22 +66,66 @@ pub struct LocalTime {
     pub utc_offset: i64,
 }
 
+/// The local time of `secs`. Where the C library cannot say it (a 32-bit
+/// `time_t` past 2038, as on armhf with Debian 12, or a time beyond its
+/// years) the result is UTC, marked by its offset 0, not a wrong date.
 pub fn localtime(secs: i64) -> LocalTime {
-    let t = secs as libc::time_t;
+    let Some(t) = to_time_t(secs) else {
+        return utc_time(secs);
+    };
     let mut tm = MaybeUninit::<libc::tm>::zeroed();
     // SAFETY: both pointers are valid; localtime_r is the reentrant form.
-    unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
-    // SAFETY: tm was zero-initialised, and localtime_r filled it on success.
+    if unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) }.is_null() {
+        return utc_time(secs);
+    }
+    // SAFETY: localtime_r filled tm (it returned non-NULL).
     let tm = unsafe { tm.assume_init() };
     LocalTime {
-        year: tm.tm_year + 1900,
+        year: tm.tm_year.saturating_add(1900),
         month: (tm.tm_mon + 1) as u32,
         day: tm.tm_mday as u32,
         hour: tm.tm_hour as u32,
         minute: tm.tm_min as u32,
         second: tm.tm_sec as u32,
         weekday: tm.tm_wday as u32,
-        utc_offset: tm.tm_gmtoff,
+        // long: 32 bits on 32-bit targets, 64 elsewhere; never truncated.
+        #[allow(clippy::unnecessary_cast)]
+        utc_offset: tm.tm_gmtoff as i64,
+    }
+}
+
+/// `secs` where `time_t` holds it. Only 32-bit targets can fail.
+#[allow(clippy::unnecessary_fallible_conversions, clippy::useless_conversion)]
+fn to_time_t(secs: i64) -> Option<libc::time_t> {
+    libc::time_t::try_from(secs).ok()
+}
+
+/// `secs` as a UTC date and time, computed without the C library (the
+/// civil-from-days algorithm of H. Hinnant's "chrono-compatible low-level
+/// date algorithms"), for times `time_t` cannot hold.
+pub fn utc_time(secs: i64) -> LocalTime {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400) as u32;
+    // 1970-01-01 was a Thursday (weekday 4).
+    let weekday = (days + 4).rem_euclid(7) as u32;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    LocalTime {
+        year: i32::try_from(year).unwrap_or(if year < 0 { i32::MIN } else { i32::MAX }),
+        month,
+        day,
+        hour: rest / 3600,
+        minute: rest / 60 % 60,
+        second: rest % 60,
+        weekday,
+        utc_offset: 0,
     }
 }
 
@@ -527,6 +577,81 @@ mod tests {
         // mktime alone would say 3 March.
         assert_eq!(mktime_local(2026, 2, 31, 12, 0, 0), None);
         assert_eq!(mktime_local(2026, 2, 28, 24, 0, 0), None);
+    }
+
+    type Fields = (i32, u32, u32, u32, u32, u32, u32);
+
+    fn ymd_hms_wd(t: &LocalTime) -> Fields {
+        (
+            t.year, t.month, t.day, t.hour, t.minute, t.second, t.weekday,
+        )
+    }
+
+    #[test]
+    fn utc_dates_around_the_edges() {
+        let cases: [(i64, Fields); 7] = [
+            (0, (1970, 1, 1, 0, 0, 0, 4)),
+            (-1, (1969, 12, 31, 23, 59, 59, 3)),
+            (951_782_400, (2000, 2, 29, 0, 0, 0, 2)),
+            // The last second a 32-bit time_t holds, and the next one.
+            (2_147_483_647, (2038, 1, 19, 3, 14, 7, 2)),
+            (2_147_483_648, (2038, 1, 19, 3, 14, 8, 2)),
+            (4_102_444_800, (2100, 1, 1, 0, 0, 0, 5)),
+            (253_402_300_799, (9999, 12, 31, 23, 59, 59, 5)),
+        ];
+        for (secs, want) in cases {
+            let t = utc_time(secs);
+            assert_eq!(ymd_hms_wd(&t), want, "{secs}");
+            assert_eq!(t.utc_offset, 0);
+        }
+        // The largest journal time (u64 microseconds) still gives a year.
+        assert_eq!(utc_time((u64::MAX / 1_000_000) as i64).year, 586_524);
+    }
+
+    /// The fallback agrees with the C library wherever both work: under
+    /// TZ=UTC0, in a child run (setenv races in a threaded test binary).
+    #[test]
+    fn utc_fallback_agrees_with_localtime_in_utc() {
+        const CHILD: &str = "LOGMON_TEST_UTC_CHILD";
+        if let Some(seed) = std::env::var_os(CHILD) {
+            let mut x: u64 = seed.to_string_lossy().parse().expect("a seed");
+            let mut secs = vec![0, -1, 2_147_483_647, 2_147_483_648, 4_102_444_800];
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // About 1900 to 6300.
+                secs.push((x % (1 << 37)) as i64 - (1 << 31));
+            }
+            for s in secs {
+                assert_eq!(localtime(s), utc_time(s), "secs {s}");
+            }
+            return;
+        }
+        let seed = realtime_secs().unsigned_abs() | 1;
+        println!("seed {seed}");
+        let exe = std::env::current_exe().expect("test binary path");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "sys::tests::utc_fallback_agrees_with_localtime_in_utc",
+            ])
+            .env(CHILD, seed.to_string())
+            .env("TZ", "UTC0")
+            .output()
+            .expect("running the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child run (seed {seed}) failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn the_wall_clock_is_read() {
+        // 2024-01-01: any machine running this test is later.
+        assert!(realtime_secs() > 1_704_067_200);
     }
 
     /// A local time in a DST gap does not exist. The time zone is set for a
