@@ -36,6 +36,9 @@ pub struct Alert {
     pub rule: usize,
     /// `MESSAGE_ID`, for the catalog text.
     pub message_id: Option<String>,
+    /// `context = N`: the entries of the same unit run logged just before
+    /// it, oldest first.
+    pub context: Vec<Alert>,
 }
 
 /// Identical alerts folded into one line.
@@ -72,6 +75,10 @@ pub struct Pending {
     /// Catalog texts of the alerts' MESSAGE_IDs: (id, text), once each.
     catalogs: Vec<(String, String)>,
 }
+
+/// Lines of one mail that show context (each up to 50 entries): bounds a
+/// flood's memory.
+pub const MAX_CONTEXT_LINES: usize = 100;
 
 /// Catalog texts in one mail, and the bytes kept of each.
 pub const MAX_CATALOGS: usize = 5;
@@ -154,6 +161,23 @@ impl Pending {
 
     pub fn notices(&self) -> &[(String, u64)] {
         &self.notices
+    }
+
+    /// Whether `alert` would get a line of its own with room for context
+    /// (not a repeat folded into a line, nor past [`MAX_CONTEXT_LINES`]).
+    pub fn wants_context(&self, alert: &Alert) -> bool {
+        let with_context = self
+            .lines
+            .iter()
+            .filter(|l| !l.first.context.is_empty())
+            .count();
+        self.lines.len() < MAX_LINES
+            && with_context < MAX_CONTEXT_LINES
+            && !self.lines.iter().any(|l| {
+                l.first.host == alert.host
+                    && l.first.unit == alert.unit
+                    && l.first.message == alert.message
+            })
     }
 
     /// Whether the catalog text of `id` is in, or there is no room for it.
@@ -398,6 +422,7 @@ mod tests {
             message: message.into(),
             rule: 0,
             message_id: None,
+            context: Vec::new(),
         }
     }
 

@@ -69,13 +69,38 @@ fn policy(config: &Config) -> Policy {
     }
 }
 
+/// A recipient set: its own mails, batch window, hourly cap and backoff.
+struct Route {
+    to: Vec<String>,
+    outbox: Outbox,
+    job: Option<Job>,
+}
+
+impl Route {
+    fn new(to: Vec<String>, policy: Policy) -> Route {
+        Route {
+            to,
+            outbox: Outbox::new(policy),
+            job: None,
+        }
+    }
+
+    /// A mail may start now.
+    fn due(&self, now_ms: u64) -> bool {
+        self.job.is_none() && self.outbox.is_due(now_ms)
+    }
+}
+
 pub struct Daemon {
     config: Config,
     opts: RunOptions,
     engine: Engine,
     reader: Reader,
-    outbox: Outbox,
-    job: Option<Job>,
+    /// One per recipient set: its outbox and its sendmail run.
+    routes: Vec<Route>,
+    /// `Config::routes` index -> `routes` index (a reload may add routes;
+    /// one it drops is kept until its mails are out).
+    route_index: Vec<usize>,
     keeper: Keeper,
     stats: Stats,
     status_sent: String,
@@ -102,8 +127,12 @@ impl Daemon {
             // The engine owns the rules; `config` keeps the rest.
             engine: Engine::new(std::mem::take(&mut config.rules), config.priority, own),
             reader,
-            outbox: Outbox::new(policy(&config)),
-            job: None,
+            routes: config
+                .routes
+                .iter()
+                .map(|to| Route::new(to.clone(), policy(&config)))
+                .collect(),
+            route_index: (0..config.routes.len()).collect(),
             keeper,
             config,
             opts,
@@ -219,29 +248,39 @@ impl Daemon {
                     history.alert(&mut self.reader.entry());
                 }
             } else if !alerts.is_empty() {
-                for (alert, held) in alerts {
+                let mut due = false;
+                for (mut alert, held) in alerts {
                     self.stats.alerts += 1;
+                    let r = self.route_index[self.engine.route_of(alert.rule)];
                     // The catalog is read for the current entry only (its
                     // fields fill the text in); a threshold's earlier
                     // entries mostly share its MESSAGE_ID.
+                    let current = held.seq == seq;
+                    let outbox = &mut self.routes[r].outbox;
                     if let Some(id) = alert
                         .message_id
                         .clone()
-                        .filter(|id| held.seq == seq && self.outbox.pending().wants_catalog(id))
+                        .filter(|id| current && outbox.pending().wants_catalog(id))
                     {
                         if let Some(text) = self.reader.catalog() {
-                            self.outbox.add_catalog(&id, text);
+                            outbox.add_catalog(&id, text);
                         }
                     }
-                    self.outbox.add(alert, &held, now);
+                    // Context only for a line of its own, not a repeat.
+                    let lines = self.engine.context_of(alert.rule);
+                    if current && lines > 0 && outbox.pending().wants_context(&alert) {
+                        alert.context = self.reader.context(lines, &alert);
+                    }
+                    let outbox = &mut self.routes[r].outbox;
+                    outbox.add(alert, &held, now);
+                    // A mail due now (batch = 0) goes before reading on;
+                    // one due while another is out collects what follows.
+                    due |= if self.opts.once {
+                        outbox.is_full()
+                    } else {
+                        self.routes[r].due(now)
+                    };
                 }
-                // A mail due now (batch = 0) goes before reading on; one
-                // due while another is out collects what follows.
-                let due = if self.opts.once {
-                    self.outbox.is_full()
-                } else {
-                    self.job.is_none() && self.outbox.is_due(now)
-                };
                 if due {
                     return Ok(true);
                 }
@@ -283,7 +322,7 @@ impl Daemon {
             Some((_, at)) => *at = now_ms,
             None => self.notices_at.push((kind, now_ms)),
         }
-        self.outbox.notice(text, now_ms);
+        self.routes[0].outbox.notice(text, now_ms);
     }
 
     fn save_now(&mut self, point: &Start, usec: Option<u64>) {
@@ -312,7 +351,10 @@ impl Daemon {
     fn savable(&mut self) -> (Start, Option<u64>) {
         let last = self.reader.last();
         savable(
-            self.outbox.holds().chain(self.engine.holds()),
+            self.routes
+                .iter()
+                .flat_map(|r| r.outbox.holds())
+                .chain(self.engine.holds()),
             last.as_ref(),
             self.reader.started(),
         )
@@ -325,9 +367,10 @@ impl Daemon {
 
     /// Compose the collected mail and start carrying it. `Some(accepted)`
     /// when it is over at once (`--dry-run`, or sendmail cannot start).
-    fn start_delivery(&mut self, timeout_ms: u64, now_ms: u64) -> Option<bool> {
+    fn start_delivery(&mut self, r: usize, timeout_ms: u64, now_ms: u64) -> Option<bool> {
         let local = sys::localtime(sys::realtime_secs());
-        let pending = self.outbox.begin();
+        let route = &mut self.routes[r];
+        let pending = route.outbox.begin();
         let config = self.config.path.display().to_string();
         let context = mail::Context {
             rules: self.engine.rule_infos(),
@@ -336,7 +379,7 @@ impl Daemon {
         let message = mail::compose(
             pending,
             &self.config.mail.from,
-            &self.config.mail.to,
+            &route.to,
             &mail::rfc5322_date(&local),
             &format_time,
             &context,
@@ -351,55 +394,57 @@ impl Daemon {
                 Err(e) => Outcome::Failed(format!("writing to stdout: {e}")),
             };
             let accepted = outcome == Outcome::Accepted;
-            self.finish_delivery(outcome, String::new(), now_ms);
+            self.finish_delivery(r, outcome, String::new(), now_ms);
             return Some(accepted);
         }
         match Job::start(
             &self.config.mail.sendmail,
-            &self.config.mail.to,
+            &route.to,
             message.into_bytes(),
             timeout_ms,
             now_ms,
         ) {
             Ok(job) => {
-                self.job = Some(job);
+                route.job = Some(job);
                 None
             }
             Err(e) => {
-                self.finish_delivery(Outcome::Failed(e), String::new(), now_ms);
+                self.finish_delivery(r, Outcome::Failed(e), String::new(), now_ms);
                 Some(false)
             }
         }
     }
 
-    fn step_delivery(&mut self, now_ms: u64) {
-        let Some(job) = self.job.as_mut() else {
+    fn step_delivery(&mut self, r: usize, now_ms: u64) {
+        let Some(job) = self.routes[r].job.as_mut() else {
             return;
         };
         if let Some(outcome) = job.step(now_ms) {
             let said = job.said_text();
-            self.job = None;
-            self.finish_delivery(outcome, said, now_ms);
+            self.routes[r].job = None;
+            self.finish_delivery(r, outcome, said, now_ms);
         }
     }
 
-    fn finish_delivery(&mut self, outcome: Outcome, said: String, now_ms: u64) {
+    fn finish_delivery(&mut self, r: usize, outcome: Outcome, said: String, now_ms: u64) {
         for line in said.lines().filter(|l| !l.trim().is_empty()).take(10) {
             log!(NOTICE, "{}: {line}", self.config.mail.sendmail.display());
         }
         match outcome {
             Outcome::Accepted => {
-                self.outbox.delivered(now_ms);
+                self.routes[r].outbox.delivered(now_ms);
                 self.stats.mails += 1;
                 self.maybe_save(now_ms, true);
             }
             Outcome::Failed(why) => {
-                let alerts = self.outbox.pending().total;
-                let delay = self.outbox.failed(now_ms);
-                let alerts = self.outbox.pending().total.max(alerts);
+                let outbox = &mut self.routes[r].outbox;
+                let alerts = outbox.pending().total;
+                let delay = outbox.failed(now_ms);
+                let alerts = outbox.pending().total.max(alerts);
                 log!(
                     ERR,
-                    "mail with {alerts} alerts not delivered: {why}; retrying in {} s",
+                    "mail with {alerts} alerts to {} not delivered: {why}; retrying in {} s",
+                    self.routes[r].to.join(", "),
                     delay.div_ceil(1000)
                 );
                 self.stats.last_error = why;
@@ -414,7 +459,7 @@ impl Daemon {
             self.reader.count(),
             s.alerts,
             s.mails,
-            self.outbox.unsent()
+            self.routes.iter().map(|r| r.outbox.unsent()).sum::<u64>()
         );
         if s.lost > 0 {
             status.push_str(&format!("; {} entries lost unread", s.lost));
@@ -438,8 +483,11 @@ impl Daemon {
         loop {
             let mut more = self.read()?;
             more |= self.survive_truncation()?;
-            if self.outbox.is_full() || (!more && !self.outbox.is_idle()) {
-                ok &= self.deliver_blocking();
+            for r in 0..self.routes.len() {
+                let outbox = &self.routes[r].outbox;
+                if outbox.is_full() || (!more && !outbox.is_idle()) {
+                    ok &= self.deliver_blocking(r);
+                }
             }
             if !more {
                 break;
@@ -479,17 +527,17 @@ impl Daemon {
         Ok(report)
     }
 
-    fn deliver_blocking(&mut self) -> bool {
+    fn deliver_blocking(&mut self, r: usize) -> bool {
         let now = sys::monotonic_ms();
-        if let Some(accepted) = self.start_delivery(self.config.mail.timeout_ms, now) {
+        if let Some(accepted) = self.start_delivery(r, self.config.mail.timeout_ms, now) {
             return accepted;
         }
-        let Some(job) = self.job.take() else {
+        let Some(job) = self.routes[r].job.take() else {
             return false;
         };
         let (outcome, said) = job.run_to_end();
         let accepted = outcome == Outcome::Accepted;
-        self.finish_delivery(outcome, said, sys::monotonic_ms());
+        self.finish_delivery(r, outcome, said, sys::monotonic_ms());
         accepted
     }
 
@@ -531,9 +579,11 @@ impl Daemon {
                 more = true;
             }
             let now = sys::monotonic_ms();
-            self.step_delivery(now);
-            if self.job.is_none() && self.outbox.is_due(now) {
-                self.start_delivery(self.config.mail.timeout_ms, now);
+            for r in 0..self.routes.len() {
+                self.step_delivery(r, now);
+                if self.routes[r].due(now) {
+                    self.start_delivery(r, self.config.mail.timeout_ms, now);
+                }
             }
             self.maybe_save(now, false);
             self.update_status();
@@ -560,11 +610,15 @@ impl Daemon {
                 }
                 None => wake_at(Some(reopen_at)),
             }
-            if let Some(job) = &self.job {
-                fds.extend(job.poll_fds());
-                wake_at(Some(job.deadline_ms()));
+            for route in &self.routes {
+                match &route.job {
+                    Some(job) => {
+                        fds.extend(job.poll_fds());
+                        wake_at(Some(job.deadline_ms()));
+                    }
+                    None => wake_at(route.outbox.due_at_ms()),
+                }
             }
-            wake_at(self.outbox.due_at_ms().filter(|_| self.job.is_none()));
             wake_at(self.save_deadline_ms());
             wake_at(self.watchdog.as_ref().map(sys::Watchdog::due_ms));
             let timeout = deadline.map(|d| d.saturating_sub(now));
@@ -642,28 +696,41 @@ impl Daemon {
     fn shutdown(&mut self, sig: u32) {
         sys::notify("STOPPING=1");
         let end = sys::monotonic_ms() + EXIT_GRACE_MS;
-        if self.job.is_none()
-            && !self.outbox.is_idle()
-            && self.outbox.rate_allows(sys::monotonic_ms())
-        {
-            let timeout = self.config.mail.timeout_ms.min(EXIT_GRACE_MS);
-            self.start_delivery(timeout, sys::monotonic_ms());
+        for r in 0..self.routes.len() {
+            let route = &self.routes[r];
+            if route.job.is_none()
+                && !route.outbox.is_idle()
+                && route.outbox.rate_allows(sys::monotonic_ms())
+            {
+                let timeout = self.config.mail.timeout_ms.min(EXIT_GRACE_MS);
+                self.start_delivery(r, timeout, sys::monotonic_ms());
+            }
         }
-        while let Some(job) = self.job.as_mut() {
+        // Every route's sendmail runs at once; all get the same grace.
+        while self.routes.iter().any(|r| r.job.is_some()) {
             let now = sys::monotonic_ms();
             if now >= end {
-                let outcome = job.abort();
-                self.job = None;
-                self.finish_delivery(outcome, String::new(), now);
+                for r in 0..self.routes.len() {
+                    if let Some(mut job) = self.routes[r].job.take() {
+                        let outcome = job.abort();
+                        self.finish_delivery(r, outcome, String::new(), now);
+                    }
+                }
                 break;
             }
-            let mut fds = job.poll_fds();
-            let wait = job.deadline_ms().min(end).saturating_sub(now).max(1);
-            let _ = sys::poll(&mut fds, Some(wait));
-            self.step_delivery(sys::monotonic_ms());
+            let mut fds: Vec<libc::pollfd> = Vec::new();
+            let mut wait = end;
+            for job in self.routes.iter().flat_map(|r| r.job.as_ref()) {
+                fds.extend(job.poll_fds());
+                wait = wait.min(job.deadline_ms());
+            }
+            let _ = sys::poll(&mut fds, Some(wait.saturating_sub(now).max(1)));
+            for r in 0..self.routes.len() {
+                self.step_delivery(r, sys::monotonic_ms());
+            }
         }
         self.maybe_save(sys::monotonic_ms(), true);
-        let unsent = self.outbox.unsent();
+        let unsent: u64 = self.routes.iter().map(|r| r.outbox.unsent()).sum();
         log!(
             INFO,
             "stopping on signal {sig}: {} entries read, {} alerts, {} mails sent{}",
@@ -676,6 +743,26 @@ impl Daemon {
                 String::new()
             }
         );
+    }
+
+    /// The routes of a new config: a recipient set already known keeps its
+    /// outbox (pending mail, window, cap, backoff); one no longer named
+    /// stays until its mails are out.
+    fn set_routes(&mut self, routes: Vec<Vec<String>>) {
+        let policy = policy(&self.config);
+        self.route_index = routes
+            .into_iter()
+            .map(|to| match self.routes.iter().position(|r| r.to == to) {
+                Some(i) => i,
+                None => {
+                    self.routes.push(Route::new(to, policy));
+                    self.routes.len() - 1
+                }
+            })
+            .collect();
+        for route in &mut self.routes {
+            route.outbox.set_policy(policy);
+        }
     }
 
     /// SIGHUP: new rules and mail settings; the journal source, priority,
@@ -696,7 +783,7 @@ impl Daemon {
                 }
                 self.engine.set_rules(new.rules);
                 self.config.mail = new.mail;
-                self.outbox.set_policy(policy(&self.config));
+                self.set_routes(new.routes);
                 log!(INFO, "reloaded {}", path.display());
             }
             Err(e) => {

@@ -106,34 +106,49 @@ impl Engine {
     /// `seq` is the entry's place in this run's reading order, `usec` its
     /// time; its cursor is read (through `entry`) only if it alerts.
     pub fn on_entry(&mut self, entry: &mut dyn Fields, seq: u64, usec: u64) -> Vec<(Alert, Mark)> {
-        let rule = match self.rules.verdict(entry) {
+        let fired = match self.rules.verdict(entry) {
             Verdict::Pass => return Vec::new(),
             Verdict::Ignored { matched, ignore } => {
                 self.hits[matched] += 1;
                 self.silenced[ignore] += 1;
                 return Vec::new();
             }
-            Verdict::Alert(rule) => rule,
+            Verdict::Alert(fired) => fired,
         };
         // Read PRIORITY (and the own-line fields) only for hits: most
         // entries match no rule.
         if !self.important_enough(entry) || self.own.is_own(entry) {
             return Vec::new();
         }
-        self.hits[rule] += 1;
-        let alert = alert(entry, usec, rule);
         let mark = Mark {
             cursor: entry.cursor(),
             usec,
             seq,
         };
-        match self.rules.matches[rule].threshold {
-            None => vec![(alert, mark)],
-            Some(t) => {
-                let key = self.key(entry, rule);
-                self.count(rule, t, key, alert, &mark)
+        let mut out = Vec::new();
+        // One alert per route: the first rule of each that holds.
+        for rule in fired {
+            self.hits[rule] += 1;
+            let alert = alert(entry, usec, rule);
+            match self.rules.matches[rule].threshold {
+                None => out.push((alert, mark.clone())),
+                Some(t) => {
+                    let key = self.key(entry, rule);
+                    out.extend(self.count(rule, t, key, alert, &mark));
+                }
             }
         }
+        out
+    }
+
+    /// The route (recipient set) of a `[match]` rule's alerts.
+    pub fn route_of(&self, rule: usize) -> usize {
+        self.rules.matches.get(rule).map_or(0, |r| r.route)
+    }
+
+    /// Lines of context the rule wants before its alerts.
+    pub fn context_of(&self, rule: usize) -> u8 {
+        self.rules.matches.get(rule).map_or(0, |r| r.context)
     }
 
     /// Entries held back by a threshold window: the position must not
@@ -238,6 +253,7 @@ fn alert(entry: &mut dyn Fields, time_usec: u64, rule: usize) -> Alert {
         message: entry.field("MESSAGE").map(lossy).unwrap_or_default(),
         rule,
         message_id: entry.field("MESSAGE_ID").map(lossy),
+        context: Vec::new(),
     }
 }
 

@@ -25,6 +25,8 @@ pub const MAX_SUBJECT: usize = 200;
 const FOLD_AT: usize = 78;
 /// Host and unit names are cut to this many bytes when a line is too long.
 const SHORT_NAME: usize = 40;
+/// Context lines stand under their alert, indented so.
+const CONTEXT_INDENT: &str = "    ";
 /// Marks a message cut short on a body line.
 const CUT: &str = " [cut]";
 
@@ -174,6 +176,14 @@ pub fn body(pending: &Pending, time: TimeFormat, context: &Context) -> String {
                 &suffix,
             ));
             b.push('\n');
+            // `context = N`: what the same unit run logged just before.
+            for c in &line.first.context {
+                let shown = body_line(c, &time(c.time_usec), "");
+                let cut = visible_cut(&shown, MAX_LINE - CONTEXT_INDENT.len(), CUT);
+                b.push_str(CONTEXT_INDENT);
+                b.push_str(&cut);
+                b.push('\n');
+            }
         }
     }
     if !pending.overflow().is_empty() || pending.uncounted_groups > 0 {
@@ -597,6 +607,7 @@ mod tests {
             message: message.into(),
             rule: 0,
             message_id: None,
+            context: Vec::new(),
         }
     }
 
@@ -711,6 +722,25 @@ mod tests {
         // Folded (it is longer than 78), so read unfolded.
         assert!(headers.replace("\n ", " ").contains("Subject: [ALERT] Error detected in x.service  Bcc: victim@example.org X-Evil: 1 on web1 To: other"));
         assert!(!m.contains('\r'));
+    }
+
+    #[test]
+    fn context_lines_are_indented_under_their_alert() {
+        let mut a = alert("h", "x.service", "x.service: Failed");
+        let mut before = alert("h", "x.service", "out of disk space writing /var/x");
+        before.time_usec -= 1_000_000;
+        a.context = vec![before, alert("h", "x.service", &"y".repeat(5000))];
+        let b = body(&one(a), &utc, &ctx());
+        let lines: Vec<&str> = b.lines().collect();
+        assert_eq!(lines[1], "T1700000000 h x.service[42]: x.service: Failed");
+        assert_eq!(
+            lines[2],
+            "    T1699999999 h x.service[42]: out of disk space writing /var/x"
+        );
+        assert!(
+            lines[3].starts_with("    T1700000000 h x.service[42]: yyy")
+                && lines[3].len() <= MAX_LINE
+        );
     }
 
     #[test]
@@ -1279,6 +1309,7 @@ mod tests {
                 message: random_text(rng),
                 rule: 0,
                 message_id: None,
+                context: Vec::new(),
             });
         }
         p

@@ -180,6 +180,7 @@ fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
         message: "test alert from logmon --test-mail: if you read this, alerts reach you".into(),
         rule: 0,
         message_id: None,
+        context: Vec::new(),
     });
     let local = sys::localtime(now);
     let rules = [mail::RuleInfo {
@@ -192,37 +193,47 @@ fn test_mail(config: &Config, dry_run: bool) -> Result<(), Error> {
         rules: &rules,
         config: &config_path,
     };
-    let message = mail::compose(
-        &pending,
-        &config.mail.from,
-        &config.mail.to,
-        &mail::rfc5322_date(&local),
-        &daemon::format_time,
-        &context,
-    );
-    if dry_run {
-        print!("{}", mail::mbox_entry(&message, &local));
-        return Ok(());
+    // Every route: each recipient set of the config gets its own mail.
+    let mut failed = None;
+    for to in &config.routes {
+        let message = mail::compose(
+            &pending,
+            &config.mail.from,
+            to,
+            &mail::rfc5322_date(&local),
+            &daemon::format_time,
+            &context,
+        );
+        if dry_run {
+            print!("{}", mail::mbox_entry(&message, &local));
+            continue;
+        }
+        let job = Job::start(
+            &config.mail.sendmail,
+            to,
+            message.into_bytes(),
+            config.mail.timeout_ms,
+            sys::monotonic_ms(),
+        )
+        .map_err(Error::Runtime)?;
+        let (outcome, said) = job.run_to_end();
+        for line in said.lines().filter(|l| !l.trim().is_empty()) {
+            eprintln!("{}: {line}", config.mail.sendmail.display());
+        }
+        match outcome {
+            Outcome::Accepted => println!(
+                "test mail to {} accepted by {}",
+                to.join(", "),
+                config.mail.sendmail.display()
+            ),
+            Outcome::Failed(why) => {
+                eprintln!("test mail to {} failed: {why}", to.join(", "));
+                failed = Some(why);
+            }
+        }
     }
-    let job = Job::start(
-        &config.mail.sendmail,
-        &config.mail.to,
-        message.into_bytes(),
-        config.mail.timeout_ms,
-        sys::monotonic_ms(),
-    )
-    .map_err(Error::Runtime)?;
-    let (outcome, said) = job.run_to_end();
-    for line in said.lines().filter(|l| !l.trim().is_empty()) {
-        eprintln!("{}: {line}", config.mail.sendmail.display());
+    match failed {
+        Some(why) => Err(Error::Runtime(why)),
+        None => Ok(()),
     }
-    if let Outcome::Failed(why) = outcome {
-        return Err(Error::Runtime(why));
-    }
-    println!(
-        "test mail to {} accepted by {}",
-        config.mail.to.join(", "),
-        config.mail.sendmail.display()
-    );
-    Ok(())
 }

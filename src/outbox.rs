@@ -127,6 +127,7 @@ mod tests {
             message: msg.into(),
             rule: 0,
             message_id: None,
+            context: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! looked up in the journal once per entry and kept, so 1,000 rules on
 //! MESSAGE cost one lookup (each walks the entry's items), not 1,000.
 
+use crate::batch::Alert;
 use crate::cli::Since;
 use crate::config::{Boot, Source};
 use crate::error::{Context, Error};
@@ -43,6 +44,8 @@ pub struct Reader {
     cache: FieldCache,
     /// Journal files not read that were reported already.
     unopened: jfiles::Reported,
+    /// A second handle for `context =`, opened when first needed.
+    context_journal: Option<Journal>,
 }
 
 /// What [`Reader::check_files`] found.
@@ -108,6 +111,7 @@ impl Reader {
             gaps: Gaps::default(),
             cache: FieldCache::default(),
             unopened: jfiles::Reported::default(),
+            context_journal: None,
         })
     }
 
@@ -428,6 +432,60 @@ impl Reader {
         }
     }
 
+    /// Up to `n` entries logged just before the current one by the same
+    /// unit run, oldest first: the same `_SYSTEMD_INVOCATION_ID` (for
+    /// systemd's own lines about a unit, the run their `INVOCATION_ID`
+    /// names), else the same unit name, host and boot. Any priority. Read
+    /// back from the journal with a second handle and matches, so nothing
+    /// is kept per unit in memory.
+    pub fn context(&mut self, n: u8, alert: &Alert) -> Vec<Alert> {
+        let mut entry = self.entry();
+        let mut matches: Vec<Vec<u8>> = Vec::new();
+        let about_unit = entry_has(&mut entry, "UNIT") || entry_has(&mut entry, "USER_UNIT");
+        let run = entry
+            .field("INVOCATION_ID")
+            .filter(|_| about_unit)
+            .map(<[u8]>::to_vec)
+            .or_else(|| entry.field("_SYSTEMD_INVOCATION_ID").map(<[u8]>::to_vec));
+        match run {
+            Some(id) => matches.push([b"_SYSTEMD_INVOCATION_ID=".as_slice(), &id].concat()),
+            None => {
+                let unit_field = crate::engine::UNIT_FIELDS
+                    .iter()
+                    .find(|f| entry.field(f).is_some());
+                for field in unit_field.into_iter().chain(&["_HOSTNAME", "_BOOT_ID"]) {
+                    if let Some(v) = entry.field(field) {
+                        matches.push([field.as_bytes(), b"=", v].concat());
+                    }
+                }
+            }
+        }
+        let Some(cursor) = self.journal.as_mut().and_then(|j| j.cursor().ok()) else {
+            return Vec::new();
+        };
+        if self.context_journal.is_none() {
+            self.context_journal = open_journal(&self.source).ok();
+        }
+        let Some(j) = self.context_journal.as_mut() else {
+            return Vec::new();
+        };
+        j.flush_matches();
+        let mut out = Vec::new();
+        if matches.iter().any(|m| j.add_match(m).is_err()) || j.seek_cursor(&cursor).is_err() {
+            j.flush_matches();
+            return out;
+        }
+        while out.len() < n as usize && j.previous().unwrap_or(false) {
+            if j.test_cursor(&cursor).unwrap_or(false) {
+                continue;
+            }
+            out.push(context_line(j, alert.rule));
+        }
+        j.flush_matches();
+        out.reverse();
+        out
+    }
+
     /// The catalog text of the current entry's MESSAGE_ID, if any.
     pub fn catalog(&mut self) -> Option<String> {
         self.journal.as_mut()?.catalog().ok().flatten()
@@ -557,5 +615,31 @@ impl Fields for Entry<'_> {
         };
         let slot = &c.slots[i];
         slot.2.then_some(slot.1.as_slice())
+    }
+}
+
+fn entry_has(entry: &mut Entry, field: &str) -> bool {
+    entry.field(field).is_some()
+}
+
+/// Bytes of a context line's message kept: enough for a mail line.
+const CONTEXT_MESSAGE: usize = 500;
+
+/// The entry the context handle is on, as a mail line shows it.
+fn context_line(j: &mut Journal, rule: usize) -> Alert {
+    let text = |j: &mut Journal, f: &str, max: usize| {
+        j.field(f)
+            .map(|v| String::from_utf8_lossy(&v[..v.len().min(max)]).into_owned())
+            .unwrap_or_default()
+    };
+    Alert {
+        time_usec: j.realtime_usec().unwrap_or(0),
+        unit: crate::engine::unit_name(j),
+        host: text(j, "_HOSTNAME", 256),
+        pid: text(j, "_PID", 32),
+        message: text(j, "MESSAGE", CONTEXT_MESSAGE),
+        rule,
+        message_id: None,
+        context: Vec::new(),
     }
 }

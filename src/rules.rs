@@ -84,6 +84,14 @@ pub struct Rule {
     pub threshold: Option<Threshold>,
     /// `by =`: with a threshold, count per value of this field.
     pub by: Option<String>,
+    /// `to =`: recipients instead of `[mail] to` (sorted).
+    pub to: Option<Vec<String>>,
+    /// The index of its recipient set in `Config::routes` (0: `[mail] to`).
+    pub route: usize,
+    /// `context = N`: lines of the same unit run shown before the alert.
+    pub context: u8,
+    /// `[expect]`'s `within =`: how long it may go unseen.
+    pub within_usec: Option<u64>,
     pub conditions: Vec<Condition>,
 }
 
@@ -91,16 +99,20 @@ pub struct Rule {
 pub struct Rules {
     pub matches: Vec<Rule>,
     pub ignores: Vec<Rule>,
+    /// `[expect]`: entries that must keep coming.
+    pub expects: Vec<Rule>,
 }
 
 /// What the rules say about an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// No `[match]` rule holds.
     Pass,
-    /// `[match]` rule `0` holds and no `[ignore]` rule does.
-    Alert(usize),
-    /// `[match]` rule `matched` holds, but `[ignore]` rule `ignore` too.
+    /// These `[match]` rules hold, the first of each route, and no
+    /// `[ignore]` rule does.
+    Alert(Vec<usize>),
+    /// `[match]` rule `matched` (the first) holds, but `[ignore]` rule
+    /// `ignore` too.
     Ignored { matched: usize, ignore: usize },
 }
 
@@ -184,10 +196,19 @@ impl Rules {
         let Some(matched) = self.matches.iter().position(|r| r.holds(entry)) else {
             return Verdict::Pass;
         };
-        match self.ignores.iter().position(|r| r.holds(entry)) {
-            Some(ignore) => Verdict::Ignored { matched, ignore },
-            None => Verdict::Alert(matched),
+        if let Some(ignore) = self.ignores.iter().position(|r| r.holds(entry)) {
+            return Verdict::Ignored { matched, ignore };
         }
+        let mut fired = vec![matched];
+        // Other routes: their first rule that holds (most configs have one
+        // route, and this loop finds nothing more to do).
+        for (i, rule) in self.matches.iter().enumerate().skip(matched + 1) {
+            let route = rule.route;
+            if !fired.iter().any(|&f| self.matches[f].route == route) && rule.holds(entry) {
+                fired.push(i);
+            }
+        }
+        Verdict::Alert(fired)
     }
 
     #[cfg(test)]
@@ -263,6 +284,10 @@ pub mod tests {
             tag: None,
             threshold: None,
             by: None,
+            to: None,
+            route: 0,
+            context: 0,
+            within_usec: None,
             conditions,
         }
     }
@@ -288,6 +313,7 @@ pub mod tests {
                     ),
                 ]),
             ],
+            expects: vec![],
         }
     }
 
@@ -343,6 +369,7 @@ pub mod tests {
                 cond("B", Test::Contains(b"y".to_vec())),
             ])],
             ignores: vec![],
+            expects: vec![],
         };
         assert!(rules.alerts(&mut MapEntry::new(&[("A", "x"), ("B", "y")])));
         assert!(!rules.alerts(&mut MapEntry::new(&[("A", "x"), ("B", "z")])));
@@ -418,10 +445,11 @@ pub mod tests {
                 rule(vec![cond("C", Test::Equals(b"1".to_vec()))]),
                 rule(vec![cond("C", Test::Equals(b"2".to_vec()))]),
             ],
+            expects: vec![],
         };
         let v = |f: &[(&str, &str)]| rules.verdict(&mut MapEntry::new(f));
-        assert_eq!(v(&[("B", "y")]), Verdict::Alert(1));
-        assert_eq!(v(&[("A", "x"), ("B", "y")]), Verdict::Alert(0));
+        assert_eq!(v(&[("B", "y")]), Verdict::Alert(vec![1]));
+        assert_eq!(v(&[("A", "x"), ("B", "y")]), Verdict::Alert(vec![0]));
         assert_eq!(
             v(&[("B", "y"), ("C", "2")]),
             Verdict::Ignored {

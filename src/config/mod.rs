@@ -53,6 +53,10 @@ pub struct Config {
     pub source: Source,
     pub mail: MailConfig,
     pub rules: Rules,
+    /// Recipient sets: route 0 is `[mail] to`, the others come from rules'
+    /// `to =` (sorted, each set once). Each gets its own mails, window,
+    /// hourly cap and backoff.
+    pub routes: Vec<Vec<String>>,
     /// Problems that do not stop logmon, as `FILE[:LINE]: warning: ...`:
     /// `--check` prints them, the daemon logs them at start and reload.
     pub warnings: Vec<String>,
@@ -88,6 +92,7 @@ enum Section {
     Mail,
     Match,
     Ignore,
+    Expect,
     /// After an unknown or broken header: its lines are skipped, not
     /// applied to some other section.
     Unknown,
@@ -159,6 +164,7 @@ impl Config {
             }
         }
         p.check_complete(path);
+        p.config.finish_routes();
         if p.errors.is_empty() {
             Ok(p.config)
         } else {
@@ -183,6 +189,7 @@ impl Config {
                 retry_ms: 30_000,
             },
             rules: Rules::default(),
+            routes: Vec::new(),
             warnings: Vec::new(),
             sendmail_line: None,
         }
@@ -210,6 +217,41 @@ impl Config {
                 Ok(())
             }
         }
+    }
+
+    /// The route of recipient set `to` (sorted): route 0 is `[mail] to`,
+    /// fixed only once the whole config is read, so rules' routes count
+    /// from 1.
+    fn route_for(&mut self, to: &[String]) -> usize {
+        match self.routes.iter().position(|r| r == to) {
+            Some(i) => i + 1,
+            None => {
+                self.routes.push(to.to_vec());
+                self.routes.len()
+            }
+        }
+    }
+
+    /// Route 0 is `[mail] to`; a rule whose `to` is that same set shares
+    /// it.
+    fn finish_routes(&mut self) {
+        let mut main = self.mail.to.clone();
+        main.sort();
+        main.dedup();
+        let mut routes = vec![self.mail.to.clone()];
+        let mut map = vec![0];
+        for to in &self.routes {
+            if *to == main {
+                map.push(0);
+            } else {
+                map.push(routes.len());
+                routes.push(to.clone());
+            }
+        }
+        for rule in self.rules.matches.iter_mut().chain(&mut self.rules.expects) {
+            rule.route = map[rule.route];
+        }
+        self.routes = routes;
     }
 
     /// The short summary `--check` prints.
@@ -296,6 +338,7 @@ impl Parser {
                     Some("mail") => Section::Mail,
                     Some("match") => Section::Match,
                     Some("ignore") => Section::Ignore,
+                    Some("expect") => Section::Expect,
                     Some(other) => {
                         error(self, format!("unknown section [{other}]"));
                         Section::Unknown
@@ -308,11 +351,12 @@ impl Parser {
                 if rules_only && section == Section::Mail {
                     error(
                         self,
-                        "an included file holds rule sections only ([match], [ignore])".into(),
+                        "an included file holds rule sections only ([match], [ignore], [expect])"
+                            .into(),
                     );
                     section = Section::Unknown;
                 }
-                if matches!(section, Section::Match | Section::Ignore) {
+                if matches!(section, Section::Match | Section::Ignore | Section::Expect) {
                     rule = Some(Pending {
                         section,
                         rule: Rule {
@@ -324,6 +368,10 @@ impl Parser {
                             tag: None,
                             threshold: None,
                             by: None,
+                            to: None,
+                            route: 0,
+                            context: 0,
+                            within_usec: None,
                             conditions: Vec::new(),
                         },
                         bad: false,
@@ -472,7 +520,9 @@ impl Parser {
         }
         let at = rule.origin.clone();
         let problem = if rule.conditions.is_empty() {
-            Some("empty rule: a [match] or [ignore] needs at least one condition")
+            Some("empty rule: a [match], [ignore] or [expect] needs at least one condition")
+        } else if section == Section::Expect && rule.within_usec.is_none() {
+            Some("an [expect] needs 'within = DURATION': how long it may go unseen")
         } else if rule.by.is_some() && rule.threshold.is_none() {
             Some("'by' counts per value for a 'threshold': give one, or drop 'by'")
         } else {
@@ -482,8 +532,13 @@ impl Parser {
             self.errors.push(format!("{at}: {msg}"));
             return;
         }
+        let mut rule = rule;
+        if let Some(to) = &rule.to {
+            rule.route = self.config.route_for(to);
+        }
         match section {
             Section::Match => self.config.rules.matches.push(rule),
+            Section::Expect => self.config.rules.expects.push(rule),
             _ => self.config.rules.ignores.push(rule),
         }
     }
@@ -535,6 +590,9 @@ fn condition(key: &str, op: &str, value: &str) -> Result<Condition, String> {
     })
 }
 
+/// Most lines of `context` a mail shows per alert.
+pub const MAX_CONTEXT: u8 = 50;
+
 /// Most repeats a `threshold` counts: each is kept until the window closes.
 pub const MAX_THRESHOLD: u32 = 1000;
 /// `tag` and `name` lengths: they go into subjects and headers.
@@ -557,12 +615,16 @@ fn rule_option(
         "tag" => rule.tag.is_some(),
         "threshold" => rule.threshold.is_some(),
         "by" => rule.by.is_some(),
+        "to" => rule.to.is_some(),
+        "context" => rule.context > 0,
+        "within" => rule.within_usec.is_some(),
         _ => false,
     };
     if given {
         return Err(format!("'{key}' given twice in this rule"));
     }
     let in_match = section == Section::Match;
+    let in_expect = section == Section::Expect;
     match key {
         "name" => {
             if value.is_empty() || value.chars().count() > MAX_NAME || value.contains(',') {
@@ -572,7 +634,7 @@ fn rule_option(
             }
             rule.name = Some(value.to_string());
         }
-        "tag" if in_match => {
+        "tag" if in_match || in_expect => {
             let word = value.len() <= MAX_TAG
                 && !value.is_empty()
                 && value
@@ -590,9 +652,36 @@ fn rule_option(
             check_field_name(value)?;
             rule.by = Some(value.to_string());
         }
-        "tag" | "threshold" | "by" => {
+        "to" if in_match || in_expect => {
+            let mut to = parse_recipients(value)?;
+            to.sort();
+            to.dedup();
+            rule.to = Some(to);
+        }
+        "context" if in_match => match value.parse::<u8>() {
+            Ok(n) if n <= MAX_CONTEXT => rule.context = n,
+            _ => {
+                return Err(format!(
+                    "context must be a number of lines from 0 to {MAX_CONTEXT}"
+                ))
+            }
+        },
+        "within" if in_expect => {
+            let ms = parse_duration_up_to(value, 30 * 86_400_000)?;
+            if ms < 1000 {
+                return Err("within must be at least 1s".into());
+            }
+            rule.within_usec = Some(ms * 1000);
+        }
+        "tag" | "to" => {
+            return Err(format!(
+                "'{key}' is an option of [match] and [expect] rules"
+            ))
+        }
+        "threshold" | "by" | "context" => {
             return Err(format!("'{key}' is an option of [match] rules only"))
         }
+        "within" => return Err("'within' is an option of [expect] rules only".into()),
         _ => {
             return Err(format!(
                 "unknown rule option '{key}' (field names are upper case)"
@@ -749,6 +838,11 @@ pub fn parse_priority(value: &str) -> Result<u8, String> {
 
 /// `0`, `10` (seconds), `500ms`, `10s`, `5m`, `2h`, `1d` to milliseconds.
 pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
+    parse_duration_up_to(value, 86_400_000)
+}
+
+/// A duration of at most `max_ms`.
+pub fn parse_duration_up_to(value: &str, max_ms: u64) -> Result<u64, String> {
     let split = value
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(value.len());
@@ -765,13 +859,16 @@ pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
             ))
         }
     };
-    // At most a day: larger values are mistakes, and keep time sums small.
+    // Larger values are mistakes, and keep time sums small.
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(factor))
-        .filter(|&ms| ms <= 86_400_000)
+        .filter(|&ms| ms <= max_ms)
         .ok_or_else(|| {
-            format!("bad duration '{value}': use e.g. 0, 500ms, 10s, 5m, 1h (at most 1d)")
+            format!(
+                "bad duration '{value}': use e.g. 0, 500ms, 10s, 5m, 1h (at most {}d)",
+                max_ms / 86_400_000
+            )
         })
 }
 
@@ -1232,7 +1329,7 @@ mod tests {
             "t.conf:6: threshold must be 'N within DURATION'",
             "t.conf:7: threshold must be",
             "t.conf:8: 'by' counts per value for a 'threshold'",
-            "t.conf:12: 'tag' is an option of [match] rules only",
+            "t.conf:12: 'tag' is an option of [match] and [expect] rules",
             "t.conf:13: 'threshold' is an option of [match] rules only",
             "t.conf:15: unknown rule option 'foo'",
             "t.conf:18: 'name' given twice in this rule",
