@@ -356,6 +356,17 @@ impl Parser {
                     );
                     section = Section::Unknown;
                 }
+                if section == Section::Expect {
+                    // Parsed, but the engine does not watch for absences
+                    // yet: an [expect] that silently never fired would be
+                    // worse than none.
+                    error(
+                        self,
+                        "[expect] (heartbeat rules) is not implemented in this version of logmon"
+                            .into(),
+                    );
+                    section = Section::Unknown;
+                }
                 if matches!(section, Section::Match | Section::Ignore | Section::Expect) {
                     rule = Some(Pending {
                         section,
