@@ -6,6 +6,7 @@
 #   make uninstall  remove what install put there, except the config
 #   make bench      scan/follow/idle/memory figures (needs root; see benches/bench.sh)
 #   make systest    boot a real systemd (nspawn) and test install, unit and mail
+#   make fuzz       run each fuzz target FUZZ_SECS (60) s; not part of make test (see fuzz/run.sh)
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -34,7 +35,7 @@ JOURNAL_DIRS   ?= /var/log/journal /run/log/journal
 BUILD_DEBS := libsystemd-dev pkg-config
 TEST_DEBS  := $(BUILD_DEBS) postfix systemd-journal-remote
 
-.PHONY: all build run test lint deps test-deps install uninstall systest clean
+.PHONY: all build run test lint deps test-deps install uninstall systest fuzz clean
 
 all: build
 
@@ -169,6 +170,15 @@ bench: build
 	$(call apt_install,systemd-journal-remote)
 	benches/bench.sh build
 	$(SUDO) env $(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)='$($(v))')) benches/bench.sh run
+
+# Fuzz the config parser, mail composer, prescreen, state file and --since
+# (fuzz/run.sh; installs cargo-fuzz if missing). What it finds is fixed and
+# its input kept in fuzz/regressions/TARGET/, which `cargo test` replays.
+# libFuzzer is C++ (built by libfuzzer-sys): it needs g++.
+FUZZ_DEBS := $(BUILD_DEBS) g++
+fuzz:
+	$(call apt_install,$(FUZZ_DEBS))
+	FUZZ_SECS='$(or $(FUZZ_SECS),60)' CARGO='$(CARGO)' $(if $(FUZZ_TARGETS),FUZZ_TARGETS='$(FUZZ_TARGETS)') fuzz/run.sh
 
 clean:
 	$(CARGO) clean
