@@ -601,11 +601,21 @@ fn parse_recipients(value: &str) -> Result<Vec<String>, String> {
     Ok(to)
 }
 
+/// RFC 5321 4.5.3.1.3: a path is at most 256 octets, angle brackets included.
+const MAX_ADDRESS: usize = 254;
+
 /// A recipient goes on sendmail's command line (after `--`) and into a
 /// header: it must not look like an option, nor hold blanks or controls.
 pub fn validate_address(addr: &str) -> Result<(), String> {
     if addr.is_empty() {
         return Err("empty mail address".into());
+    }
+    // Longer cannot be delivered, nor fit a header line (found by fuzzing).
+    if addr.len() > MAX_ADDRESS {
+        return Err(format!(
+            "mail address of {} bytes: at most {MAX_ADDRESS}",
+            addr.len()
+        ));
     }
     if addr.starts_with('-') {
         return Err(format!("mail address '{addr}' must not start with '-'"));
