@@ -620,8 +620,13 @@ pub fn validate_address(addr: &str) -> Result<(), String> {
     if addr.starts_with('-') {
         return Err(format!("mail address '{addr}' must not start with '-'"));
     }
-    if let Some(c) = addr.chars().find(|c| {
-        c.is_whitespace() || c.is_control() || matches!(c, ',' | '<' | '>' | '"' | '\\' | ';')
+    // Invisible characters too: the header would show U+FFFD for them
+    // (mail.rs), not the address sendmail gets (found by fuzzing).
+    if let Some(c) = addr.chars().find(|&c| {
+        c.is_whitespace()
+            || c.is_control()
+            || crate::mail::is_invisible(c)
+            || matches!(c, ',' | '<' | '>' | '"' | '\\' | ';')
     }) {
         return Err(format!(
             "mail address '{}' holds a forbidden character {:?}",

@@ -242,7 +242,7 @@ fn push_visible(out: &mut String, c: char) {
 /// interlinear annotations and tag characters (which can smuggle text).
 /// Zero-width joiners are legitimate in some scripts and emoji; a log line
 /// loses little by showing them as escapes, a spoofed name would gain much.
-fn is_invisible(c: char) -> bool {
+pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00ad}'
         | '\u{061c}'
