@@ -342,12 +342,48 @@ pub fn prescreen(data: &[u8]) {
             "prescreen of {pattern:?} says no, the regex matches {:?}",
             String::from_utf8_lossy(hay)
         );
+        // A random haystack rarely matches: also try the pattern's own
+        // words put into it, plainly and in upper case. The regex decides
+        // which of them match; a wrong guess here only tests less.
+        for word in pattern_words(pattern) {
+            for word in [word.clone(), word.to_ascii_uppercase()] {
+                let mid = hay.len() / 2;
+                let with = [&hay[..mid], word.as_bytes(), &hay[mid..]].concat();
+                if re.is_match(&String::from_utf8_lossy(&with)) {
+                    assert!(
+                        p.may_match(&with),
+                        "prescreen of {pattern:?} misses {with:?}"
+                    );
+                }
+            }
+        }
     }
     assert_eq!(
         Test::regex(re).holds(hay),
         truth,
         "rule test of {pattern:?}"
     );
+}
+
+/// The alternatives of a pattern without its groups, flags and escapes:
+/// what a literal alternation matches.
+fn pattern_words(pattern: &str) -> Vec<String> {
+    let rest = pattern.strip_prefix("(?i)").unwrap_or(pattern);
+    let rest = rest.strip_prefix("(?:").unwrap_or(rest);
+    let mut words = vec![String::new()];
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        let Some(word) = words.last_mut() else {
+            break;
+        };
+        match c {
+            '\\' => word.extend(chars.next()),
+            '|' => words.push(String::new()),
+            '(' | ')' => {}
+            c => word.push(c),
+        }
+    }
+    words
 }
 
 /// The state file format, both ways. Bytes that decode encode to a text
