@@ -182,8 +182,12 @@ fn check_message(
             .unwrap_or_else(|| panic!("no blank after {}:", headers[i].0))
     };
     assert_eq!(value(0), from, "From:");
+    assert!(is_addr_spec(from), "From: {from:?} reads as something else");
     let listed: Vec<&str> = value(1).split(',').map(str::trim).collect();
     assert_eq!(listed, to, "To:");
+    for a in to {
+        assert!(is_addr_spec(a), "To: {a:?} reads as something else");
+    }
     check_subject(value(2), &crate::mail::subject(pending));
     assert_eq!(value(3), date);
     assert_eq!(value(4), "1.0");
@@ -215,6 +219,26 @@ fn unfold(head: &str) -> Vec<(String, String)> {
         headers.push((name.to_string(), value.to_string()));
     }
     headers
+}
+
+/// Whether a reader of the header takes `a` for exactly this one address:
+/// an RFC 5322 dot-atom, optionally `@` another (3.4.1 addr-spec without
+/// quoted strings or domain literals; the domain may be left to the MTA).
+/// Anything else (`a(b)`, `x:`, `a..b`, `a@b@c`) parses as a comment, a
+/// group or not at all. Non-ASCII is atext too (RFC 6532), except what the
+/// header cannot show (blanks, controls, invisible characters).
+fn is_addr_spec(a: &str) -> bool {
+    let atext = |c: char| {
+        c.is_ascii_alphanumeric()
+            || "!#$%&'*+-/=?^_`{|}~".contains(c)
+            || !(c.is_ascii()
+                || c.is_whitespace()
+                || c.is_control()
+                || crate::mail::is_invisible(c))
+    };
+    let dot_atom = |s: &str| s.split('.').all(|w| !w.is_empty() && w.chars().all(atext));
+    let parts: Vec<&str> = a.split('@').collect();
+    parts.len() <= 2 && parts.iter().all(|p| dot_atom(p))
 }
 
 /// `raw` is plain ASCII without `=?`, or encoded words only, each whole
@@ -504,6 +528,29 @@ mod tests {
         assert_eq!(unfold("A: b\n c").len(), 1);
         assert_eq!(base64_decode("w6k="), Some(vec![0xc3, 0xa9]));
         assert_eq!(base64_decode("w6l="), None);
+        assert_eq!(pattern_words("(?i)(a\\.b|c)"), ["a.b", "c"]);
+        for good in [
+            "root",
+            "a.b+c@example.org",
+            "j\u{e9}r\u{f4}me@h\u{f4}te",
+            "=?x?=",
+        ] {
+            assert!(is_addr_spec(good), "{good}");
+        }
+        for bad in [
+            "a(b)",
+            "x:",
+            "a..b",
+            ".a",
+            "a.",
+            "a@b@c",
+            "@b",
+            "a@",
+            "[a]",
+            "a\u{202e}",
+        ] {
+            assert!(!is_addr_spec(bad), "{bad}");
+        }
         let message = "From: a\nTo: b\n\nFrom x\n";
         assert!(catch_unwind(|| check_mbox(message)).is_ok());
         assert_eq!(
