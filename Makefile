@@ -9,6 +9,7 @@
 #   make systest    boot a real systemd (nspawn) and test install, unit and mail
 #   make cross ARCH=arm64|armhf   a release binary for a small board (Debian's Rust)
 #   make compat-check  the supported targets: arm binaries under qemu, a Debian 11 build
+#   make fuzz       run each fuzz target FUZZ_SECS (60) s; not part of make test (see fuzz/run.sh)
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -46,7 +47,7 @@ MANPAGES := man/logmon.8 man/logmon.conf.5
 # The shipped rule packs, /etc/logmon.d/*.conf (none is fine).
 PACKS    := $(sort $(wildcard logmon.d/*.conf))
 
-.PHONY: all build run test lint deps test-deps install install-files uninstall deb systest cross compat-check clean
+.PHONY: all build run test lint deps test-deps install install-files uninstall deb systest cross compat-check clean fuzz
 
 all: build
 
@@ -296,6 +297,15 @@ bench: build
 	$(call apt_install,systemd-journal-remote)
 	benches/bench.sh build
 	$(SUDO) env $(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)='$($(v))')) benches/bench.sh run
+
+# Fuzz the config parser, mail composer, prescreen, state file and --since
+# (fuzz/run.sh; installs cargo-fuzz if missing). What it finds is fixed and
+# its input kept in fuzz/regressions/TARGET/, which `cargo test` replays.
+# libFuzzer is C++ (built by libfuzzer-sys): it needs g++.
+FUZZ_DEBS := $(BUILD_DEBS) g++
+fuzz:
+	$(call apt_install,$(FUZZ_DEBS))
+	FUZZ_SECS='$(or $(FUZZ_SECS),60)' CARGO='$(CARGO)' $(if $(FUZZ_TARGETS),FUZZ_TARGETS='$(FUZZ_TARGETS)') fuzz/run.sh
 
 clean:
 	$(CARGO) clean

@@ -382,7 +382,7 @@ fn push_visible(out: &mut String, c: char) {
 /// interlinear annotations and tag characters (which can smuggle text).
 /// Zero-width joiners are legitimate in some scripts and emoji; a log line
 /// loses little by showing them as escapes, a spoofed name would gain much.
-fn is_invisible(c: char) -> bool {
+pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00ad}'
         | '\u{061c}'
@@ -1269,13 +1269,14 @@ mod tests {
     }
 
     fn random_recipients(rng: &mut Rng) -> Vec<String> {
-        const CHARS: &[u8] = b"abcxyz019.+_=?@-";
+        const CHARS: &[u8] = b"abcxyz019+_=?-";
         let count = 1 + rng.below(150);
         let to: Vec<String> = (0..count)
             .map(|_| {
                 let len = 1 + rng.below(40);
                 let a: String = (0..len).map(|_| *rng.pick(CHARS) as char).collect();
-                format!("r{a}")
+                let at = if rng.below(2) == 0 { "" } else { "@x.example" };
+                format!("r.{a}{at}")
             })
             .collect();
         assert!(to

@@ -13,6 +13,8 @@ mod delivery;
 mod engine;
 mod error;
 mod files;
+#[cfg(test)]
+mod fuzzing;
 mod identity;
 mod jfiles;
 #[allow(unsafe_code)]

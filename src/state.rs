@@ -402,7 +402,7 @@ fn write_atomic(path: &Path, bytes: &[u8], owner: Option<(u32, u32)>) -> io::Res
 
 /// Why bytes are not a state this logmon can use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Bad {
+pub(crate) enum Bad {
     /// Damage of any kind, with a short reason.
     Damaged(String),
     /// Intact, but a format version this logmon does not know.
@@ -414,7 +414,7 @@ fn damaged<T>(why: &str) -> Result<T, Bad> {
 }
 
 /// The format 2 text of `state`.
-fn encode(state: &State) -> io::Result<String> {
+pub(crate) fn encode(state: &State) -> io::Result<String> {
     let position = match &state.position {
         Position::Head => "head".to_string(),
         Position::After(c) | Position::At(c) if !is_cursor(c) => {
@@ -435,7 +435,7 @@ fn encode(state: &State) -> io::Result<String> {
     Ok(text)
 }
 
-fn decode(bytes: &[u8]) -> Result<State, Bad> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<State, Bad> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return damaged("not text (invalid UTF-8)");
     };

@@ -891,24 +891,55 @@ fn parse_recipients(value: &str) -> Result<Vec<String>, String> {
     Ok(to)
 }
 
+/// RFC 5321 4.5.3.1.3: a path is at most 256 octets, angle brackets included.
+const MAX_ADDRESS: usize = 254;
+
 /// A recipient goes on sendmail's command line (after `--`) and into a
-/// header: it must not look like an option, nor hold blanks or controls.
+/// header: it must not look like an option, and must read as exactly this
+/// one address in `To:`: `NAME` or `NAME@DOMAIN`, each dot-separated
+/// words of RFC 5322 atext (3.2.3; non-ASCII too, RFC 6532). Anything else
+/// (`a(b)`, `x:`, `]`, `a..b`) is a comment, a group or garbage to a mail
+/// reader (found by fuzzing).
 pub fn validate_address(addr: &str) -> Result<(), String> {
     if addr.is_empty() {
         return Err("empty mail address".into());
     }
+    // Longer cannot be delivered, nor fit a header line (found by fuzzing).
+    if addr.len() > MAX_ADDRESS {
+        return Err(format!(
+            "mail address of {} bytes: at most {MAX_ADDRESS}",
+            addr.len()
+        ));
+    }
     if addr.starts_with('-') {
         return Err(format!("mail address '{addr}' must not start with '-'"));
     }
-    if let Some(c) = addr.chars().find(|c| {
-        c.is_whitespace() || c.is_control() || matches!(c, ',' | '<' | '>' | '"' | '\\' | ';')
-    }) {
+    if let Some(c) = addr.chars().find(|&c| !is_atext(c) && c != '.' && c != '@') {
         return Err(format!(
             "mail address '{}' holds a forbidden character {:?}",
             addr, c
         ));
     }
+    let parts: Vec<&str> = addr.split('@').collect();
+    let words_ok = parts
+        .iter()
+        .all(|p| p.split('.').all(|word| !word.is_empty()));
+    if parts.len() > 2 || !words_ok {
+        return Err(format!(
+            "mail address '{addr}' is not NAME or NAME@DOMAIN (words joined by single dots)"
+        ));
+    }
     Ok(())
+}
+
+/// RFC 5322 atext, and non-ASCII but for blanks, controls and invisible
+/// characters (the header would show U+FFFD for those, mail.rs).
+fn is_atext(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+    } else {
+        !c.is_whitespace() && !c.is_control() && !crate::mail::is_invisible(c)
+    }
 }
 
 fn validate_namespace(value: &str) -> Result<(), String> {

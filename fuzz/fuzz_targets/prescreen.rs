@@ -1,0 +1,5 @@
+//! Fuzz target `prescreen`: the property is `logmon_fuzz::fuzzing::prescreen` (src/fuzzing.rs).
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| logmon_fuzz::fuzzing::prescreen(data));
