@@ -25,7 +25,10 @@ chmod 0700 /home/admin/.ssh
 # --- Postfix: "Internet Site" with submission (587) and smtps (465) ----------
 # inet_protocols: Debian's postinst found no network in the chroot and left
 # it empty, which disables every inet service.
+# mynetworks: only the server itself may relay (the corpus's "internet"
+# lives in 127.0.0.0/8 too).
 postconf -e 'myhostname = srv1.example.org' 'inet_protocols = ipv4' \
+    'mynetworks = 127.0.0.1/32' \
     'mydestination = $myhostname, srv1, localhost.localdomain, localhost' \
     'message_size_limit = 1000000' 'mailbox_size_limit = 2000000'
 postconf -M 'submission/inet=submission inet n - y - - smtpd' \

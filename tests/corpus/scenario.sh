@@ -19,10 +19,18 @@ rm -f "$SYNTH_EVENTS"
 step() { echo "--- $(date +%T) $*"; }
 synth() { python3 "$C/synth.py" event "$@"; }
 attack() { timeout 12 python3 "$C/attack.py" "$@" 2>>"$OUT/attack.log"; }
-# An admin command through a real ssh login with admin's key.
+# An admin command through a real ssh login with admin's key. sshd drops
+# connections past MaxStartups while the guessers crowd it (seen): retry.
 as_admin() {
-    timeout 30 ssh -q -i /root/.ssh/id_admin -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile=/dev/null -o BatchMode=yes admin@127.0.0.1 "$@"
+    local try status
+    for try in 1 2 3 4 5 6; do
+        status=0
+        timeout 30 ssh -q -i /root/.ssh/id_admin -o StrictHostKeyChecking=no \
+            -o UserKnownHostsFile=/dev/null -o BatchMode=yes admin@127.0.0.1 "$@" || status=$?
+        [ "$status" = 255 ] || return "$status"
+        sleep 1
+    done
+    return "$status"
 }
 wait_for() { # SECONDS COMMAND...
     local end=$((SECONDS + $1))
