@@ -582,6 +582,7 @@ pub fn mbox_entry(message: &str, t: &LocalTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
 
     /// One rule, as an unnamed rule of t.conf shows.
     fn ctx() -> Context<'static> {
@@ -1193,26 +1194,6 @@ mod tests {
         );
     }
 
-    /// splitmix64: small and seedable, enough to pick test inputs.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let z = (self.0 ^ (self.0 >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-
-        fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-            &xs[self.below(xs.len() as u64) as usize]
-        }
-    }
-
     const PIECES: &[&str] = &[
         "error",
         "sshd.service",
@@ -1263,7 +1244,7 @@ mod tests {
             } else {
                 1
             };
-            s.push_str(&piece.repeat(times as usize));
+            s.push_str(&piece.repeat(times));
         }
         s
     }
@@ -1364,15 +1345,8 @@ mod tests {
 
     #[test]
     fn every_mail_is_well_formed_whatever_the_entries() {
-        let seed = std::env::var("LOGMON_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-                now.map_or(1, |d| d.as_nanos() as u64)
-            });
-        eprintln!("mail property test seed {seed} (replay: LOGMON_TEST_SEED={seed})");
-        let mut rng = Rng(seed);
+        let seed = crate::testing::seed("mail property test");
+        let mut rng = Rng::new(seed);
         for case in 0..200 {
             let to = random_recipients(&mut rng);
             let p = random_pending(&mut rng);

@@ -37,6 +37,8 @@ mod state;
 mod stats;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(test)]
+mod testing;
 
 use crate::cli::Command;
 use crate::config::{Config, Source};

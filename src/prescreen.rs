@@ -160,6 +160,7 @@ fn is_escaped_literal(e: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
     use regex_lite::Regex;
 
     #[test]
@@ -215,37 +216,6 @@ mod tests {
                 assert!(pre.may_match(hay.as_bytes()), "{pattern} on {hay}");
             }
         }
-    }
-
-    /// xorshift64*: a small generator, no dev-dependency needed.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
-            items[self.below(items.len())]
-        }
-    }
-
-    /// LOGMON_TEST_SEED replays a failure; otherwise the clock picks one.
-    fn seed() -> u64 {
-        let seed = std::env::var("LOGMON_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        eprintln!("prescreen test: LOGMON_TEST_SEED={seed}");
-        seed
     }
 
     /// Pattern pieces: literals, then every kind of syntax that is not one.
@@ -326,7 +296,7 @@ mod tests {
         for _ in 0..1 + rng.below(4) {
             match rng.below(10) {
                 0 if depth > 0 => {
-                    let open = rng.pick(&["(", "(?:", "(?i:", "(?-i:", "(?P<n>"]);
+                    let open = *rng.pick(&["(", "(?:", "(?i:", "(?-i:", "(?P<n>"]);
                     out.push_str(open);
                     out.push_str(&expression(rng, depth - 1));
                     out.push(')');
@@ -346,10 +316,10 @@ mod tests {
                     out.push_str(&format!("{left}|{right}"));
                 }
                 2 => {
-                    out.push_str(rng.pick(ATOMS));
-                    out.push_str(rng.pick(SUFFIXES));
+                    out.push_str(rng.pick::<&str>(ATOMS));
+                    out.push_str(rng.pick::<&str>(SUFFIXES));
                 }
-                _ => out.push_str(rng.pick(ATOMS)),
+                _ => out.push_str(rng.pick::<&str>(ATOMS)),
             }
         }
         out
@@ -428,7 +398,7 @@ mod tests {
                 let end = start + 1 + rng.below((p.len() - start).min(6));
                 hay.extend_from_slice(&p[start..end]);
             } else {
-                hay.extend_from_slice(rng.pick(HAY));
+                hay.extend_from_slice(rng.pick::<&[u8]>(HAY));
             }
         }
         hay
@@ -438,8 +408,8 @@ mod tests {
     /// haystack, "no" from the prescreen means the regex does not match.
     #[test]
     fn prescreen_never_drops_a_match() {
-        let seed = seed();
-        let mut rng = Rng(seed | 1);
+        let seed = crate::testing::seed("prescreen differential");
+        let mut rng = Rng::new(seed);
         let (mut accepted, mut escaped, mut matched, mut rejected_by_prescreen) = (0, 0, 0, 0);
         for _ in 0..30_000 {
             let pattern = pattern(&mut rng);

@@ -174,6 +174,22 @@ pub fn number(v: &[u8]) -> Option<i64> {
 }
 
 impl Rule {
+    /// A rule written at `origin`, with no options set.
+    pub fn new(origin: Origin, conditions: Vec<Condition>) -> Rule {
+        Rule {
+            origin,
+            name: None,
+            tag: None,
+            threshold: None,
+            by: None,
+            to: None,
+            route: 0,
+            context: 0,
+            within_usec: None,
+            conditions,
+        }
+    }
+
     pub fn holds(&self, entry: &mut dyn Fields) -> bool {
         self.conditions
             .iter()
@@ -275,21 +291,13 @@ pub mod tests {
     }
 
     pub fn rule(conditions: Vec<Condition>) -> Rule {
-        Rule {
-            origin: Origin {
+        Rule::new(
+            Origin {
                 file: "t.conf".into(),
                 line: 1,
             },
-            name: None,
-            tag: None,
-            threshold: None,
-            by: None,
-            to: None,
-            route: 0,
-            context: 0,
-            within_usec: None,
             conditions,
-        }
+        )
     }
 
     /// The original script's rules: one keyword regex, two false positives.

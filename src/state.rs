@@ -765,31 +765,10 @@ mod tests {
         }
     }
 
-    /// xorshift64*: enough randomness for a test, and replayable.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     #[test]
     fn random_byte_flips_are_detected() {
-        let seed = std::env::var("LOGMON_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| usec_since_epoch(SystemTime::now()) ^ u64::from(std::process::id()))
-            | 1;
-        println!(
-            "random_byte_flips_are_detected: seed {seed} (LOGMON_TEST_SEED={seed} replays it)"
-        );
-        let mut rng = Rng(seed);
+        let seed = crate::testing::seed("random_byte_flips_are_detected");
+        let mut rng = crate::testing::Rng::new(seed);
         let files = [
             encode(&good()).unwrap().into_bytes(),
             encode(&state(Position::At(CURSOR.into()), None))

@@ -405,18 +405,8 @@ mod tests {
     /// message exactly when its template is this one.
     #[test]
     fn a_template_regex_matches_exactly_its_own_template() {
-        let seed = std::env::var("LOGMON_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(crate::sys::monotonic_usec);
-        eprintln!("template test seed {seed} (replay: LOGMON_TEST_SEED={seed})");
-        let mut x = seed | 1;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let seed = crate::testing::seed("template test");
+        let mut rng = crate::testing::Rng::new(seed);
         let pieces = [
             "a",
             "b1",
@@ -445,11 +435,7 @@ mod tests {
             "<",
         ];
         let messages: Vec<String> = (0..3000)
-            .map(|_| {
-                (0..next(8))
-                    .map(|_| pieces[next(pieces.len() as u64) as usize])
-                    .collect()
-            })
+            .map(|_| (0..rng.below(8)).map(|_| *rng.pick(&pieces)).collect())
             .collect();
         let templates: Vec<Template> = messages.iter().map(|m| template(m)).collect();
         for (i, tpl) in templates.iter().enumerate().take(300) {

@@ -31,6 +31,9 @@ pub mod prescreen;
 pub mod rules;
 #[path = "../../src/state.rs"]
 pub mod state;
+#[cfg(test)]
+#[path = "../../src/testing.rs"]
+mod testing;
 // The libc edge config and state call (geteuid, flock, ...), as in main.rs.
 #[allow(unsafe_code)]
 #[path = "../../src/sys.rs"]

@@ -370,21 +370,13 @@ impl Parser {
                 if matches!(section, Section::Match | Section::Ignore | Section::Expect) {
                     rule = Some(Pending {
                         section,
-                        rule: Rule {
-                            origin: Origin {
+                        rule: Rule::new(
+                            Origin {
                                 file: file.clone(),
                                 line: n,
                             },
-                            name: None,
-                            tag: None,
-                            threshold: None,
-                            by: None,
-                            to: None,
-                            route: 0,
-                            context: 0,
-                            within_usec: None,
-                            conditions: Vec::new(),
-                        },
+                            Vec::new(),
+                        ),
                         bad: false,
                     });
                 }
