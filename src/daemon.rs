@@ -12,10 +12,11 @@
 
 use crate::batch::Policy;
 use crate::cli::Since;
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::delivery::{Job, Outcome};
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::error::{Context, Error};
+use crate::expect::{Expects, Notice};
 use crate::identity::OwnIdentity;
 use crate::journal::Change;
 use crate::keeper::{Keeper, Resume};
@@ -24,6 +25,7 @@ use crate::mail;
 use crate::outbox::Outbox;
 use crate::position::{savable, Gap, Start};
 use crate::reader::{Reader, Step};
+use crate::rules::Fields;
 use crate::stats;
 use crate::sys;
 use std::io::Write;
@@ -74,6 +76,12 @@ struct Route {
     to: Vec<String>,
     outbox: Outbox,
     job: Option<Job>,
+    /// `[expect]` mails, one message each, oldest first; the job carries
+    /// the first when `carrying_notice`.
+    notices: std::collections::VecDeque<Notice>,
+    carrying_notice: bool,
+    notice_retry_at_ms: u64,
+    notice_failures: u32,
 }
 
 impl Route {
@@ -82,12 +90,27 @@ impl Route {
             to,
             outbox: Outbox::new(policy),
             job: None,
+            notices: std::collections::VecDeque::new(),
+            carrying_notice: false,
+            notice_retry_at_ms: 0,
+            notice_failures: 0,
         }
     }
 
     /// A mail may start now.
     fn due(&self, now_ms: u64) -> bool {
         self.job.is_none() && self.outbox.is_due(now_ms)
+    }
+
+    /// An `[expect]` mail may start now. They are not batched and not
+    /// counted against the hourly cap: each clock makes at most one
+    /// missing and one resolved mail per absence.
+    fn notice_due(&self, now_ms: u64) -> bool {
+        self.job.is_none() && !self.notices.is_empty() && now_ms >= self.notice_retry_at_ms
+    }
+
+    fn notice_due_at_ms(&self) -> Option<u64> {
+        (self.job.is_none() && !self.notices.is_empty()).then_some(self.notice_retry_at_ms)
     }
 }
 
@@ -111,6 +134,8 @@ pub struct Daemon {
     incomplete: bool,
     /// `--stats`: where alerts go instead of the outbox.
     history: Option<stats::Stats>,
+    /// `[expect]` clocks (unused by `--stats`).
+    expects: Expects,
 }
 
 impl Daemon {
@@ -123,7 +148,13 @@ impl Daemon {
         // --once beside the service) must change nothing at all.
         let keeper = Keeper::open(config.state_file.as_deref(), opts.dry_run)?;
         let reader = Reader::open(&config.source)?;
+        let expects = Expects::new(
+            matches!(config.source, Source::Directory(_)),
+            sys::hostname(),
+            format!("{}.{}", sys::realtime_usec(), std::process::id()),
+        );
         Ok(Daemon {
+            expects,
             // The engine owns the rules; `config` keeps the rest.
             engine: Engine::new(std::mem::take(&mut config.rules), config.priority, own),
             reader,
@@ -196,14 +227,28 @@ impl Daemon {
                 usec: None,
                 save_at_once: false,
                 problem: None,
+                expects: Vec::new(),
             },
-            (Some(since), _) => Resume {
+            (Some(since), state_file) => Resume {
                 start: self.reader.start_of(since, self.config.boot)?,
                 usec: None,
                 save_at_once: false,
                 problem: None,
+                // The clocks go on whatever is read again.
+                expects: state_file
+                    .and_then(|path| match crate::state::read(&path) {
+                        Ok(crate::state::Loaded::Good(s))
+                        | Ok(crate::state::Loaded::Recovered { state: s, .. }) => Some(s.expects),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
             },
         };
+        if self.history.is_none() {
+            self.expects.restore(resume.expects);
+            self.expects
+                .set_rules(&self.engine.rules.expects, sys::realtime_usec());
+        }
         if let Some(problem) = resume.problem {
             self.problem("state", problem);
         }
@@ -232,6 +277,8 @@ impl Daemon {
                     if let Some(gap) = gap {
                         self.lost(gap, now);
                     }
+                    // Caught up: silence counts in wall time now.
+                    self.tick_expects(sys::realtime_usec());
                     return Ok(false);
                 }
                 Step::Entry { seq, usec, gap } => {
@@ -242,6 +289,9 @@ impl Daemon {
                 }
             };
             let alerts = self.engine.on_entry(&mut self.reader.entry(), seq, usec);
+            if self.history.is_none() {
+                self.expect_entry(seq, usec);
+            }
             if let Some(history) = &mut self.history {
                 history.entry(usec);
                 if alerts.iter().any(|(_, held)| held.seq == seq) {
@@ -291,6 +341,60 @@ impl Daemon {
         }
     }
 
+    /// The `[expect]` rules the current entry satisfies; while reading,
+    /// silence counts in entry time.
+    fn expect_entry(&mut self, seq: u64, usec: u64) {
+        if self.engine.rules.expects.is_empty() {
+            return;
+        }
+        // An absence that ends with this very entry was an absence all
+        // the same: the time first, then the match.
+        self.tick_expects(usec);
+        let mut entry = self.reader.entry();
+        let mut made = Vec::new();
+        for rule in self.engine.expected(&mut entry) {
+            let host = entry
+                .field("_HOSTNAME")
+                .map(|h| String::from_utf8_lossy(h).into_owned())
+                .unwrap_or_default();
+            let entry = &mut entry;
+            made.extend(self.expects.matched(rule, &host, usec, || {
+                let alert = engine::alert(entry, usec, 0);
+                let mark = crate::position::Mark {
+                    cursor: entry.cursor(),
+                    usec,
+                    seq,
+                };
+                (alert, mark)
+            }));
+        }
+        for notice in made {
+            self.queue_notice(notice);
+        }
+    }
+
+    /// Missing mails due at `now_usec`.
+    fn tick_expects(&mut self, now_usec: u64) {
+        if self.history.is_some() {
+            return;
+        }
+        for notice in self.expects.tick(now_usec) {
+            log!(
+                WARNING,
+                "[expect] {}: nothing matched on {} for {}",
+                notice.label,
+                notice.host,
+                mail::duration(notice.within_usec)
+            );
+            self.queue_notice(notice);
+        }
+    }
+
+    fn queue_notice(&mut self, notice: Notice) {
+        let r = self.route_index.get(notice.route).copied().unwrap_or(0);
+        self.routes[r].notices.push_back(notice);
+    }
+
     fn lost(&mut self, gap: Gap, now_ms: u64) {
         self.stats.lost += gap.count;
         let range = match gap.after_usec {
@@ -328,7 +432,7 @@ impl Daemon {
     fn save_now(&mut self, point: &Start, usec: Option<u64>) {
         let now = sys::monotonic_ms();
         let was_failing = self.keeper.failing().is_some();
-        match self.keeper.save(point, usec, now) {
+        match self.keeper.save(point, usec, &self.expects.clocks(), now) {
             Err(why) if !was_failing => self.problem_at(
                 "save",
                 format!("{why}; after a restart logmon may mail old alerts again or, with a lost state file, start at the end"),
@@ -354,7 +458,12 @@ impl Daemon {
             self.routes
                 .iter()
                 .flat_map(|r| r.outbox.holds())
-                .chain(self.engine.holds()),
+                .chain(self.engine.holds())
+                .chain(
+                    self.routes
+                        .iter()
+                        .flat_map(|r| r.notices.iter().filter_map(|n| n.mark.as_ref())),
+                ),
             last.as_ref(),
             self.reader.started(),
         )
@@ -362,7 +471,7 @@ impl Daemon {
 
     fn save_deadline_ms(&mut self) -> Option<u64> {
         let (point, _) = self.savable();
-        self.keeper.deadline_ms(&point)
+        self.keeper.deadline_ms(&point, &self.expects.clocks())
     }
 
     /// Compose the collected mail and start carrying it. `Some(accepted)`
@@ -384,6 +493,31 @@ impl Daemon {
             &format_time,
             &context,
         );
+        self.send(r, message, timeout_ms, now_ms)
+    }
+
+    /// Compose the first `[expect]` mail of route `r` and start carrying
+    /// it, like [`Daemon::start_delivery`].
+    fn start_notice_delivery(&mut self, r: usize, timeout_ms: u64, now_ms: u64) -> Option<bool> {
+        let local = sys::localtime(sys::realtime_secs());
+        let route = &mut self.routes[r];
+        let notice = route.notices.front()?;
+        let message = mail::compose_expect(
+            notice,
+            &self.config.mail.from,
+            &route.to,
+            &mail::rfc5322_date(&local),
+            &format_time,
+            &self.config.path.display().to_string(),
+        );
+        route.carrying_notice = true;
+        self.send(r, message, timeout_ms, now_ms)
+    }
+
+    /// Hand a composed mail to sendmail (stdout with `--dry-run`).
+    fn send(&mut self, r: usize, message: String, timeout_ms: u64, now_ms: u64) -> Option<bool> {
+        let local = sys::localtime(sys::realtime_secs());
+        let route = &mut self.routes[r];
         if self.opts.dry_run {
             let mut out = std::io::stdout().lock();
             let written = out
@@ -430,6 +564,10 @@ impl Daemon {
         for line in said.lines().filter(|l| !l.trim().is_empty()).take(10) {
             log!(NOTICE, "{}: {line}", self.config.mail.sendmail.display());
         }
+        if std::mem::take(&mut self.routes[r].carrying_notice) {
+            self.finish_notice(r, outcome, now_ms);
+            return;
+        }
         match outcome {
             Outcome::Accepted => {
                 self.routes[r].outbox.delivered(now_ms);
@@ -445,6 +583,39 @@ impl Daemon {
                     ERR,
                     "mail with {alerts} alerts to {} not delivered: {why}; retrying in {} s",
                     self.routes[r].to.join(", "),
+                    delay.div_ceil(1000)
+                );
+                self.stats.last_error = why;
+            }
+        }
+    }
+
+    fn finish_notice(&mut self, r: usize, outcome: Outcome, now_ms: u64) {
+        let route = &mut self.routes[r];
+        match outcome {
+            Outcome::Accepted => {
+                route.notice_failures = 0;
+                route.notice_retry_at_ms = 0;
+                if let Some(notice) = route.notices.pop_front() {
+                    self.expects.delivered(&notice);
+                }
+                self.stats.mails += 1;
+                self.maybe_save(now_ms, true);
+            }
+            Outcome::Failed(why) => {
+                let shift = route.notice_failures.min(12);
+                route.notice_failures += 1;
+                let delay = self
+                    .config
+                    .mail
+                    .retry_ms
+                    .saturating_mul(1 << shift)
+                    .min(3_600_000);
+                route.notice_retry_at_ms = now_ms + delay;
+                log!(
+                    ERR,
+                    "[expect] mail to {} not delivered: {why}; retrying in {} s",
+                    route.to.join(", "),
                     delay.div_ceil(1000)
                 );
                 self.stats.last_error = why;
@@ -493,6 +664,15 @@ impl Daemon {
                 break;
             }
         }
+        for r in 0..self.routes.len() {
+            while !self.routes[r].notices.is_empty() {
+                let accepted = self.deliver_notice_blocking(r);
+                ok &= accepted;
+                if !accepted {
+                    break;
+                }
+            }
+        }
         // libsystemd drops a file it fails to read (ENOMEM, EIO) without
         // telling: a read that ended early looks like the end.
         self.check_files();
@@ -529,7 +709,19 @@ impl Daemon {
 
     fn deliver_blocking(&mut self, r: usize) -> bool {
         let now = sys::monotonic_ms();
-        if let Some(accepted) = self.start_delivery(r, self.config.mail.timeout_ms, now) {
+        let started = self.start_delivery(r, self.config.mail.timeout_ms, now);
+        self.finish_blocking(r, started)
+    }
+
+    fn deliver_notice_blocking(&mut self, r: usize) -> bool {
+        let now = sys::monotonic_ms();
+        let started = self.start_notice_delivery(r, self.config.mail.timeout_ms, now);
+        self.finish_blocking(r, started)
+    }
+
+    /// Wait for the delivery just started on route `r`; true if accepted.
+    fn finish_blocking(&mut self, r: usize, started: Option<bool>) -> bool {
+        if let Some(accepted) = started {
             return accepted;
         }
         let Some(job) = self.routes[r].job.take() else {
@@ -579,9 +771,16 @@ impl Daemon {
                 more = true;
             }
             let now = sys::monotonic_ms();
+            if !more {
+                // Idle at the end of the journal: silence counts in wall
+                // time (a poll timeout woke us for it).
+                self.tick_expects(sys::realtime_usec());
+            }
             for r in 0..self.routes.len() {
                 self.step_delivery(r, now);
-                if self.routes[r].due(now) {
+                if self.routes[r].notice_due(now) {
+                    self.start_notice_delivery(r, self.config.mail.timeout_ms, now);
+                } else if self.routes[r].due(now) {
                     self.start_delivery(r, self.config.mail.timeout_ms, now);
                 }
             }
@@ -616,9 +815,19 @@ impl Daemon {
                         fds.extend(job.poll_fds());
                         wake_at(Some(job.deadline_ms()));
                     }
-                    None => wake_at(route.outbox.due_at_ms()),
+                    None => {
+                        wake_at(route.outbox.due_at_ms());
+                        wake_at(route.notice_due_at_ms());
+                    }
                 }
             }
+            // The next `[expect]` absence, in wall time.
+            let wall = sys::realtime_usec();
+            wake_at(
+                self.expects
+                    .next_due_usec()
+                    .map(|due| now + due.saturating_sub(wall).div_ceil(1000)),
+            );
             wake_at(self.save_deadline_ms());
             wake_at(self.watchdog.as_ref().map(sys::Watchdog::due_ms));
             let timeout = deadline.map(|d| d.saturating_sub(now));
@@ -696,13 +905,17 @@ impl Daemon {
     fn shutdown(&mut self, sig: u32) {
         sys::notify("STOPPING=1");
         let end = sys::monotonic_ms() + EXIT_GRACE_MS;
+        let timeout = self.config.mail.timeout_ms.min(EXIT_GRACE_MS);
         for r in 0..self.routes.len() {
             let route = &self.routes[r];
-            if route.job.is_none()
+            if route.job.is_none() && !route.notices.is_empty() {
+                // One `[expect]` mail; what is left is made again after
+                // the restart (its clock or its held entry says so).
+                self.start_notice_delivery(r, timeout, sys::monotonic_ms());
+            } else if route.job.is_none()
                 && !route.outbox.is_idle()
                 && route.outbox.rate_allows(sys::monotonic_ms())
             {
-                let timeout = self.config.mail.timeout_ms.min(EXIT_GRACE_MS);
                 self.start_delivery(r, timeout, sys::monotonic_ms());
             }
         }

@@ -141,6 +141,18 @@ impl Engine {
         out
     }
 
+    /// The `[expect]` rules this entry satisfies: any priority (SPEC), but
+    /// never logmon's own lines (its log of a missing mail names the rule).
+    pub fn expected(&self, entry: &mut dyn Fields) -> Vec<usize> {
+        let held: Vec<usize> = (0..self.rules.expects.len())
+            .filter(|&i| self.rules.expects[i].holds(entry))
+            .collect();
+        if held.is_empty() || self.own.is_own(entry) {
+            return Vec::new();
+        }
+        held
+    }
+
     /// The route (recipient set) of a `[match]` rule's alerts.
     pub fn route_of(&self, rule: usize) -> usize {
         self.rules.matches.get(rule).map_or(0, |r| r.route)
@@ -244,7 +256,8 @@ pub fn unit_name(entry: &mut dyn Fields) -> String {
         .unwrap_or_default()
 }
 
-fn alert(entry: &mut dyn Fields, time_usec: u64, rule: usize) -> Alert {
+/// The mail line of an entry, for rule `rule`.
+pub fn alert(entry: &mut dyn Fields, time_usec: u64, rule: usize) -> Alert {
     Alert {
         time_usec,
         unit: unit_name(entry),

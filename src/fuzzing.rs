@@ -71,7 +71,7 @@ pub fn config(data: &[u8]) {
             .strip_prefix(CONFIG_PATH)
             .and_then(|r| r.strip_prefix(':'))
             .unwrap_or_else(|| panic!("error does not start with the file: {e:?}"));
-        if rest == " no [match] rule: logmon would never alert" {
+        if rest == " no [match] or [expect] rule: logmon would never alert" {
             assert_eq!(errors.len(), 1, "{errors:?}");
             continue;
         }
@@ -481,6 +481,19 @@ pub fn state(data: &[u8]) {
     };
     let cursor = lossy(rest);
     let is_cursor = state::is_cursor(&cursor);
+    // An [expect] clock named by the same bytes: labels and host names
+    // are anything a config or a journal holds.
+    let expects = if kind & 8 != 0 {
+        vec![crate::expect::Clock {
+            rule: cursor.clone(),
+            host: cursor.chars().rev().collect(),
+            since_usec: usec.unwrap_or(0),
+            seen: kind & 16 != 0,
+            missing: None,
+        }]
+    } else {
+        Vec::new()
+    };
     let position = match kind % 4 {
         0 => Position::Head,
         1 => Position::At(cursor),
@@ -490,6 +503,7 @@ pub fn state(data: &[u8]) {
     let s = State {
         position,
         position_usec: usec,
+        expects,
     };
     match state::encode(&s) {
         Ok(text) => {

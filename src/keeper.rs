@@ -9,6 +9,7 @@
 //! [`SAVE_INTERVAL_MS`] (flash wear); a delivered mail is saved at once.
 
 use crate::error::Error;
+use crate::expect::Clock;
 use crate::log::{log, NOTICE};
 use crate::position::Start;
 use crate::state::{self, Loaded, OpenError, Position, State, StateFile};
@@ -23,7 +24,10 @@ pub struct Keeper {
     path: Option<PathBuf>,
     /// Locked for this run, once it could be.
     file: Option<StateFile>,
+    /// What the file holds now (written or loaded).
     saved: Option<Position>,
+    saved_usec: Option<u64>,
+    saved_expects: Vec<Clock>,
     last_ms: u64,
     /// Why saving fails, while it does.
     failing: Option<String>,
@@ -38,6 +42,8 @@ pub struct Resume {
     pub save_at_once: bool,
     /// What is wrong with the file, for the log and the admin.
     pub problem: Option<String>,
+    /// The `[expect]` clocks it kept.
+    pub expects: Vec<Clock>,
 }
 
 impl Keeper {
@@ -58,6 +64,8 @@ impl Keeper {
             path,
             file,
             saved: None,
+            saved_usec: None,
+            saved_expects: Vec::new(),
             last_ms: 0,
             failing,
         })
@@ -92,6 +100,7 @@ impl Keeper {
                 usec: state.position_usec,
                 save_at_once,
                 problem,
+                expects: state.expects,
             }
         };
         let damaged = |why: &str, kept_as: &Option<PathBuf>| {
@@ -111,10 +120,13 @@ impl Keeper {
                     usec: None,
                     save_at_once: keeps,
                     problem: None,
+                    expects: Vec::new(),
                 }
             }
             Loaded::Good(state) => {
                 self.saved = Some(state.position.clone());
+                self.saved_usec = state.position_usec;
+                self.saved_expects = state.expects.clone();
                 resume(state, false, None)
             }
             Loaded::Recovered {
@@ -127,6 +139,9 @@ impl Keeper {
                 resume_usec,
                 why,
             } => Resume {
+                // The clocks are lost with the file: they start again now
+                // (a missing mail may come late, never twice for nothing).
+                expects: Vec::new(),
                 start: Start::Time(resume_usec),
                 usec: None,
                 save_at_once: false,
@@ -147,8 +162,11 @@ impl Keeper {
 
     /// When the next save should happen for `point`, if one is needed:
     /// the position moved, or saving fails (tried again each interval).
-    pub fn deadline_ms(&self, point: &Start) -> Option<u64> {
+    pub fn deadline_ms(&self, point: &Start, expects: &[Clock]) -> Option<u64> {
         self.path.as_ref()?;
+        if self.saved.is_some() && self.saved_expects != expects {
+            return Some(self.last_ms + SAVE_INTERVAL_MS);
+        }
         let unsaved = match (point, &self.saved) {
             (Start::After(c), Some(Position::After(s))) | (Start::At(c), Some(Position::At(s))) => {
                 c != s
@@ -160,27 +178,42 @@ impl Keeper {
         (unsaved || self.failing.is_some()).then_some(self.last_ms + SAVE_INTERVAL_MS)
     }
 
-    /// Save `start` if it is a position the state file can hold and is not
-    /// saved already. Err(why) when it could not be written.
-    pub fn save(&mut self, start: &Start, usec: Option<u64>, now_ms: u64) -> Result<bool, String> {
+    /// Save `start` and the `[expect]` clocks if the state file can hold
+    /// that position and does not hold them already. Err(why) when it could
+    /// not be written.
+    pub fn save(
+        &mut self,
+        start: &Start,
+        usec: Option<u64>,
+        expects: &[Clock],
+        now_ms: u64,
+    ) -> Result<bool, String> {
         let Some(path) = &self.path else {
             return Ok(false);
         };
-        let position = match start {
-            Start::After(c) => Position::After(c.clone()),
-            Start::At(c) => Position::At(c.clone()),
-            Start::Head => Position::Head,
+        let (position, usec) = match (start, &self.saved) {
+            (Start::After(c), _) => (Position::After(c.clone()), usec),
+            (Start::At(c), _) => (Position::At(c.clone()), usec),
+            (Start::Head, _) => (Position::Head, usec),
             // A start time with nothing read yet: the previous save still
-            // covers it (at least once).
-            Start::Time(_) | Start::Tail => return Ok(false),
+            // covers it (at least once), and keeps its place when only the
+            // clocks changed.
+            (Start::Time(_) | Start::Tail, Some(saved)) if self.saved_expects != expects => {
+                (saved.clone(), self.saved_usec)
+            }
+            (Start::Time(_) | Start::Tail, _) => return Ok(false),
         };
-        if self.saved.as_ref() == Some(&position) && self.failing.is_none() {
+        if self.saved.as_ref() == Some(&position)
+            && self.saved_expects == expects
+            && self.failing.is_none()
+        {
             return Ok(false);
         }
         self.last_ms = now_ms;
         let state = State {
             position: position.clone(),
             position_usec: usec,
+            expects: expects.to_vec(),
         };
         let file = match &mut self.file {
             Some(file) => file,
@@ -196,6 +229,8 @@ impl Keeper {
         match file.save(&state) {
             Ok(()) => {
                 self.saved = Some(position);
+                self.saved_usec = usec;
+                self.saved_expects = expects.to_vec();
                 self.failing = None;
                 Ok(true)
             }
@@ -238,17 +273,17 @@ mod tests {
         let r = k.resume(&path, false).unwrap();
         assert!(r.start == Start::Tail && r.save_at_once && r.problem.is_none());
         let after1 = Start::After(C1.into());
-        assert_eq!(k.deadline_ms(&after1), Some(SAVE_INTERVAL_MS));
-        assert_eq!(k.save(&after1, Some(10), 100), Ok(true));
-        assert_eq!(k.deadline_ms(&after1), None, "saved: nothing to do");
-        assert_eq!(k.save(&after1, Some(10), 200), Ok(false));
+        assert_eq!(k.deadline_ms(&after1, &[]), Some(SAVE_INTERVAL_MS));
+        assert_eq!(k.save(&after1, Some(10), &[], 100), Ok(true));
+        assert_eq!(k.deadline_ms(&after1, &[]), None, "saved: nothing to do");
+        assert_eq!(k.save(&after1, Some(10), &[], 200), Ok(false));
         // A start time with nothing read is never saved over a position.
-        assert_eq!(k.save(&Start::Time(5), None, 300), Ok(false));
+        assert_eq!(k.save(&Start::Time(5), None, &[], 300), Ok(false));
         assert!(!k.due(100 + SAVE_INTERVAL_MS - 1, false));
         assert!(k.due(100 + SAVE_INTERVAL_MS, false) && k.due(0, true));
         let at2 = Start::At(C2.into());
-        assert_eq!(k.deadline_ms(&at2), Some(100 + SAVE_INTERVAL_MS));
-        assert_eq!(k.save(&at2, Some(20), 400), Ok(true));
+        assert_eq!(k.deadline_ms(&at2, &[]), Some(100 + SAVE_INTERVAL_MS));
+        assert_eq!(k.save(&at2, Some(20), &[], 400), Ok(true));
         drop(k);
         // The next run resumes there, with the entry's time.
         let mut k = Keeper::open(Some(&path), false).unwrap();
@@ -268,8 +303,8 @@ mod tests {
             "{second}"
         );
         let mut dry = Keeper::open(Some(&path), true).unwrap();
-        assert_eq!(dry.save(&Start::After(C1.into()), None, 0), Ok(false));
-        assert_eq!(dry.deadline_ms(&Start::After(C1.into())), None);
+        assert_eq!(dry.save(&Start::After(C1.into()), None, &[], 0), Ok(false));
+        assert_eq!(dry.deadline_ms(&Start::After(C1.into()), &[]), None);
         std::fs::remove_dir_all(d).unwrap();
     }
 
@@ -283,13 +318,48 @@ mod tests {
         let mut k = Keeper::open(Some(&path), false).unwrap();
         assert!(k.failing().is_some());
         let p = Start::After(C1.into());
-        assert_eq!(k.deadline_ms(&p), Some(SAVE_INTERVAL_MS));
-        assert!(k.save(&p, None, 10).is_err());
-        assert_eq!(k.deadline_ms(&p), Some(10 + SAVE_INTERVAL_MS), "retried");
+        assert_eq!(k.deadline_ms(&p, &[]), Some(SAVE_INTERVAL_MS));
+        assert!(k.save(&p, None, &[], 10).is_err());
+        assert_eq!(
+            k.deadline_ms(&p, &[]),
+            Some(10 + SAVE_INTERVAL_MS),
+            "retried"
+        );
         // Once the directory can be made, the next save takes the lock.
         std::fs::remove_file(&blocker).unwrap();
-        assert_eq!(k.save(&p, None, 20), Ok(true));
+        assert_eq!(k.save(&p, None, &[], 20), Ok(true));
         assert!(k.failing().is_none());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn expect_clocks_are_saved_when_they_change_even_without_a_new_position() {
+        let d = dir("clocks");
+        let path = d.join("cursor");
+        let mut k = Keeper::open(Some(&path), false).unwrap();
+        k.resume(&path, false).unwrap();
+        let after1 = Start::After(C1.into());
+        assert_eq!(k.save(&after1, Some(10), &[], 100), Ok(true));
+        let clocks = vec![Clock {
+            rule: "backup".into(),
+            host: "web1".into(),
+            since_usec: 77,
+            seen: true,
+            missing: Some("<logmon.1@web1>".into()),
+        }];
+        assert_eq!(
+            k.deadline_ms(&after1, &clocks),
+            Some(100 + SAVE_INTERVAL_MS)
+        );
+        // Nothing read since (a start time): the saved position stays.
+        assert_eq!(k.save(&Start::Tail, None, &clocks, 200), Ok(true));
+        assert_eq!(k.deadline_ms(&after1, &clocks), None);
+        assert_eq!(k.save(&after1, Some(10), &clocks, 300), Ok(false));
+        drop(k);
+        let mut k = Keeper::open(Some(&path), false).unwrap();
+        let r = k.resume(&path, false).unwrap();
+        assert_eq!((r.start, r.usec), (after1, Some(10)));
+        assert_eq!(r.expects, clocks);
         std::fs::remove_dir_all(d).unwrap();
     }
 }

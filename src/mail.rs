@@ -14,6 +14,7 @@
 //! the time (or count) and the start of the text always survive.
 
 use crate::batch::{Alert, Overflow, Pending};
+use crate::expect::{Kind, Notice};
 use crate::sys::LocalTime;
 
 /// Longest body line we write (RFC 5322 allows 998 bytes plus CRLF).
@@ -579,9 +580,120 @@ pub fn mbox_entry(message: &str, t: &LocalTime) -> String {
     out
 }
 
+/// An `[expect]` mail: `[ALERT] missing: NAME on HOST` when the expected
+/// entries stopped, `[RESOLVED] NAME on HOST` (a reply to it, for mail
+/// clients' threads) when one came back.
+pub fn compose_expect(
+    notice: &Notice,
+    from: &str,
+    to: &[String],
+    date: &str,
+    time: TimeFormat,
+    config: &str,
+) -> String {
+    let on = format!("{} on {}", notice.label, notice.host);
+    let subject = match (&notice.kind, &notice.tag) {
+        (Kind::Missing, Some(tag)) => format!("[ALERT {tag}] missing: {on}"),
+        (Kind::Missing, None) => format!("[ALERT] missing: {on}"),
+        (Kind::Resolved { .. }, _) => format!("[RESOLVED] {on}"),
+    };
+    let mut m = address_header("From", &[from]);
+    m.push_str(&address_header("To", to));
+    m.push_str(&header("Subject", &cut_chars(&subject, MAX_SUBJECT)));
+    m.push_str(&format!("Date: {date}\n"));
+    m.push_str(&format!("Message-ID: {}\n", notice.message_id));
+    if let Kind::Resolved { reply_to } = &notice.kind {
+        m.push_str(&format!("In-Reply-To: {reply_to}\n"));
+        m.push_str(&format!("References: {reply_to}\n"));
+    }
+    m.push_str(&header("X-Logmon-Rules", &notice.label));
+    m.push_str("MIME-Version: 1.0\n");
+    m.push_str("Content-Type: text/plain; charset=utf-8\n");
+    m.push_str("Content-Transfer-Encoding: 8bit\n");
+    m.push_str("Auto-Submitted: auto-generated\n\n");
+    let within = duration(notice.within_usec);
+    let last = if notice.seen {
+        format!("the last one was at {}", time(notice.since_usec))
+    } else {
+        format!(
+            "none was seen since logmon began watching at {}",
+            time(notice.since_usec)
+        )
+    };
+    // One string per body line: a name holding a newline shows as `\n`.
+    let mut lines = match &notice.kind {
+        Kind::Missing => vec![
+            format!("No entry matched {on} for {within} (within = {within}): {last}."),
+            String::new(),
+            format!("logmon mails \"[RESOLVED] {on}\" when one arrives."),
+        ],
+        Kind::Resolved { .. } => {
+            let gap = duration(notice.at_usec.saturating_sub(notice.since_usec));
+            let previous = if notice.seen {
+                time(notice.since_usec)
+            } else {
+                format!(
+                    "none since logmon began watching at {}",
+                    time(notice.since_usec)
+                )
+            };
+            vec![format!(
+                "A matching entry for {on} arrived at {}, {gap} after the previous one ({previous}).",
+                time(notice.at_usec)
+            )]
+        }
+    };
+    let mut body = String::new();
+    for line in lines.drain(..) {
+        body.push_str(&visible_cut(&line, MAX_LINE, CUT));
+        body.push('\n');
+    }
+    if let Some(a) = &notice.entry {
+        body.push('\n');
+        body.push_str(&body_line(a, &time(a.time_usec), ""));
+        body.push('\n');
+    }
+    m.push_str(&body);
+    m.push_str("\n-- \n");
+    let config = visible_cut(config, 400, "...");
+    let rule = if notice.label == notice.origin {
+        format!("Rule {}", notice.origin)
+    } else {
+        format!("Rule {}: {}", notice.label, notice.origin)
+    };
+    for line in [
+        rule,
+        format!("To change it: edit 'within' or remove the [expect] block, then: logmon --check -c {config} && systemctl reload logmon"),
+    ] {
+        m.push_str(&visible_cut(&line, MAX_LINE, CUT));
+        m.push('\n');
+    }
+    m
+}
+
+/// `1d 2h`, `26h`, `3s`: the two largest units.
+pub fn duration(usec: u64) -> String {
+    let mut secs = usec / 1_000_000;
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut parts = Vec::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size && parts.len() < 2 {
+            parts.push(format!("{}{unit}", secs / size));
+            secs %= size;
+        } else if !parts.is_empty() {
+            // Units below the first two, or a zero between: stop there.
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expect::{Kind, Notice};
     use crate::testing::Rng;
 
     /// One rule, as an unnamed rule of t.conf shows.
@@ -1090,6 +1202,123 @@ mod tests {
     fn header_of(m: &str, name: &str) -> String {
         let headers = parse_headers(split(m).0).unwrap();
         headers.into_iter().find(|h| h.0 == name).unwrap().1
+    }
+
+    fn notice(kind: Kind, label: &str, host: &str) -> Notice {
+        Notice {
+            kind,
+            label: label.into(),
+            origin: "/etc/logmon.d/backup.conf:1".into(),
+            tag: None,
+            route: 0,
+            within_usec: 26 * 3600 * 1_000_000,
+            host: host.into(),
+            message_id: "<logmon.1.2.3@web1>".into(),
+            since_usec: 1_700_000_000_000_000,
+            seen: true,
+            at_usec: 1_700_100_000_000_000,
+            entry: None,
+            mark: None,
+        }
+    }
+
+    fn expect_mail(n: &Notice) -> String {
+        compose_expect(
+            n,
+            "logmon",
+            &["ops@example.org".into()],
+            "Thu, 1 Jan 2026 00:00:00 +0000",
+            &utc,
+            "/etc/logmon.conf",
+        )
+    }
+
+    #[test]
+    fn expect_mails_say_missing_then_resolved_in_one_thread() {
+        let mut missing = notice(Kind::Missing, "nightly backup", "web1");
+        missing.tag = Some("BACKUP".into());
+        let m = expect_mail(&missing);
+        assert_eq!(
+            header_of(&m, "Subject"),
+            "[ALERT BACKUP] missing: nightly backup on web1"
+        );
+        assert_eq!(header_of(&m, "Message-ID"), "<logmon.1.2.3@web1>");
+        assert_eq!(header_of(&m, "X-Logmon-Rules"), "nightly backup");
+        assert_eq!(header_of(&m, "To"), "ops@example.org");
+        assert!(!m.contains("In-Reply-To"), "{m}");
+        let body = split(&m).1;
+        assert!(
+            body.starts_with("No entry matched nightly backup on web1 for 1d 2h (within = 1d 2h): the last one was at T1700000000.\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("\n-- \nRule nightly backup: /etc/logmon.d/backup.conf:1\n"),
+            "{body}"
+        );
+
+        let mut resolved = notice(
+            Kind::Resolved {
+                reply_to: "<logmon.1.2.3@web1>".into(),
+            },
+            "nightly backup",
+            "web1",
+        );
+        resolved.message_id = "<logmon.1.2.4@web1>".into();
+        resolved.tag = Some("BACKUP".into());
+        let mut line = alert("web1", "backup.service", "backup done");
+        line.time_usec = resolved.at_usec;
+        resolved.entry = Some(line);
+        let m = expect_mail(&resolved);
+        assert_eq!(
+            header_of(&m, "Subject"),
+            "[RESOLVED] nightly backup on web1"
+        );
+        assert_eq!(header_of(&m, "Message-ID"), "<logmon.1.2.4@web1>");
+        assert_eq!(header_of(&m, "In-Reply-To"), "<logmon.1.2.3@web1>");
+        assert_eq!(header_of(&m, "References"), "<logmon.1.2.3@web1>");
+        let body = split(&m).1;
+        assert!(
+            body.starts_with("A matching entry for nightly backup on web1 arrived at T1700100000, 1d 3h after the previous one (T1700000000).\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("\nT1700100000 web1 backup.service[42]: backup done\n"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn expect_mails_keep_hostile_names_out_of_headers_and_lines_short() {
+        let evil = format!("x\nBcc: a@b =?utf-8?q?hi?= {}", "y".repeat(3000));
+        let mut n = notice(Kind::Missing, &evil, &evil);
+        n.seen = false;
+        let m = expect_mail(&n);
+        let headers = parse_headers(split(&m).0).expect("well-formed headers");
+        assert!(!headers.iter().any(|h| h.0 == "Bcc"), "{m}");
+        assert!(m.lines().all(|l| l.len() < 998), "a line is too long");
+        assert!(
+            split(&m).1.starts_with("No entry matched x\\nBcc: a@b"),
+            "{m}"
+        );
+        let mut n = notice(Kind::Missing, "backup", "web1");
+        n.seen = false;
+        let body = expect_mail(&n);
+        assert!(body.contains(": none was seen since logmon began watching at T1700000000."));
+    }
+
+    #[test]
+    fn durations_show_two_units() {
+        let s = 1_000_000;
+        for (usec, text) in [
+            (0, "0s"),
+            (3 * s, "3s"),
+            (90 * s, "1m 30s"),
+            (26 * 3600 * s, "1d 2h"),
+            (3600 * s + 5 * s, "1h"),
+            (7 * 86_400 * s, "7d"),
+        ] {
+            assert_eq!(duration(usec), text);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod daemon;
 mod delivery;
 mod engine;
 mod error;
+mod expect;
 mod files;
 #[cfg(test)]
 mod fuzzing;

@@ -4,7 +4,9 @@
 //!
 //! - **Format 2** is typed lines between a header and a checksum:
 //!   `logmon-state 2`, `position after CURSOR` (or `at CURSOR`, `head`),
-//!   an optional `position-time USEC`, then `crc32 XXXXXXXX`, the CRC-32 of
+//!   an optional `position-time USEC`, one `expect RULE HOST USEC SEEN
+//!   MISSING` line per `[expect]` clock (RULE and HOST %-escaped, SEEN
+//!   `seen` or `start`, MISSING a Message-ID or `-`), then `crc32 XXXXXXXX`, the CRC-32 of
 //!   every byte before that line. Any damage (cut, appended, flipped bytes)
 //!   is detected; readers ignore line types they do not know, so later
 //!   versions can add some (per-rule times) without breaking this reader.
@@ -23,6 +25,7 @@
 //!   directory owned by another user (the service user), every file logmon
 //!   writes there is given to that user, so the service can still use it.
 
+use crate::expect::Clock;
 use crate::sys;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -51,6 +54,8 @@ pub struct State {
     /// The realtime (µs since the epoch) of the entry the position names,
     /// when known: a resume by time if the cursor cannot be used.
     pub position_usec: Option<u64>,
+    /// The `[expect]` clocks (format 2 `expect` lines; none in format 1).
+    pub expects: Vec<Clock>,
 }
 
 /// The outcome of reading the state file.
@@ -430,6 +435,23 @@ pub(crate) fn encode(state: &State) -> io::Result<String> {
     if let Some(usec) = state.position_usec {
         text.push_str(&format!("position-time {usec}\n"));
     }
+    for c in &state.expects {
+        let seen = if c.seen { "seen" } else { "start" };
+        let missing = c.missing.as_deref().unwrap_or("-");
+        if missing.is_empty() || missing.contains(|ch: char| ch.is_whitespace() || ch.is_control())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a Message-ID: {missing:?}"),
+            ));
+        }
+        text.push_str(&format!(
+            "expect {} {} {} {seen} {missing}\n",
+            escape(&c.rule),
+            escape(&c.host),
+            c.since_usec
+        ));
+    }
     let crc = crc32(text.as_bytes());
     text.push_str(&format!("{CHECKSUM}{crc:08x}\n"));
     Ok(text)
@@ -447,6 +469,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<State, Bad> {
         None => decode_v1(text).map(|position| State {
             position,
             position_usec: None,
+            expects: Vec::new(),
         }),
     }
 }
@@ -505,6 +528,7 @@ fn decode_v2(text: &str) -> Result<State, Bad> {
     }
     let mut pos = None;
     let mut usec = None;
+    let mut expects = Vec::new();
     for line in lines {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         let key_ok = key.starts_with(|c: char| c.is_ascii_lowercase())
@@ -520,6 +544,10 @@ fn decode_v2(text: &str) -> Result<State, Bad> {
                 Ok(t) => usec = Some(t),
                 Err(_) => return damaged("bad position-time"),
             },
+            "expect" => match clock(value) {
+                Some(c) => expects.push(c),
+                None => return damaged("bad expect line"),
+            },
             "position" | "position-time" => return damaged("bad or repeated line"),
             // A line type of a later version: not for us.
             _ => {}
@@ -531,7 +559,69 @@ fn decode_v2(text: &str) -> Result<State, Bad> {
     Ok(State {
         position,
         position_usec: usec,
+        expects,
     })
+}
+
+/// `RULE HOST USEC SEEN MISSING` of an `expect` line.
+fn clock(value: &str) -> Option<Clock> {
+    let mut words = value.split(' ');
+    let mut next = || words.next().filter(|w| !w.is_empty());
+    let (rule, host, usec, seen, missing) = (next()?, next()?, next()?, next()?, next()?);
+    if next().is_some() || !is_decimal(usec) {
+        return None;
+    }
+    Some(Clock {
+        rule: unescape(rule)?,
+        host: unescape(host)?,
+        since_usec: usec.parse().ok()?,
+        seen: match seen {
+            "seen" => true,
+            "start" => false,
+            _ => return None,
+        },
+        missing: (missing != "-").then(|| missing.to_string()),
+    })
+}
+
+/// A rule label or host name as one word: `%`, blanks and control
+/// characters as `%XX`; an empty one as `%`.
+fn escape(s: &str) -> String {
+    if s.is_empty() {
+        return "%".into();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if c == '%' || c.is_whitespace() || c.is_control() {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> Option<String> {
+    if s == "%" {
+        return Some(String::new());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The sd_journal_get_cursor(3) form, exactly as libsystemd writes it:
@@ -591,6 +681,53 @@ mod tests {
         State {
             position,
             position_usec: usec,
+            expects: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn expect_clocks_round_trip_and_older_readers_skip_them() {
+        let mut s = good();
+        s.expects = vec![
+            Clock {
+                rule: "nightly backup".into(),
+                host: "web1".into(),
+                since_usec: 1_700_000_000_000_000,
+                seen: true,
+                missing: Some("<logmon.1.2.3@web1>".into()),
+            },
+            Clock {
+                rule: "/etc/logmon.d/x.conf:3 100% \u{7}".into(),
+                host: String::new(),
+                since_usec: 5,
+                seen: false,
+                missing: None,
+            },
+        ];
+        let text = encode(&s).unwrap();
+        assert!(
+            text.contains(
+                "\nexpect nightly%20backup web1 1700000000000000 seen <logmon.1.2.3@web1>\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nexpect /etc/logmon.d/x.conf:3%20100%25%20%07 % 5 start -\n"),
+            "{text}"
+        );
+        assert_eq!(decode(text.as_bytes()), Ok(s));
+        for bad in [
+            "expect a b 5 seen",
+            "expect a b 5 seen - x",
+            "expect a b x seen -",
+            "expect a b 5 maybe -",
+            "expect a%2 b 5 seen -",
+            "expect a%FF b 5 seen -",
+            "expect a  b 5 seen -",
+        ] {
+            let covered = format!("logmon-state 2\nposition at {CURSOR}\n{bad}\n");
+            let text = format!("{covered}crc32 {:08x}\n", crc32(covered.as_bytes()));
+            assert!(is_damaged(text.as_bytes()), "{bad:?}");
         }
     }
 

@@ -53,6 +53,13 @@ pub fn realtime_secs() -> i64 {
     }
 }
 
+/// Wall-clock microseconds since the epoch (0 before it).
+pub fn realtime_usec() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// Broken-down local time of `secs`, with its UTC offset in seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalTime {

@@ -271,11 +271,12 @@ impl Config {
         };
         let m = &self.mail;
         format!(
-            "{}: OK\n  source:   {source}, priority <= {}, boot = {boot}\n  rules:    {} match, {} ignore\n  mail:     to {} from {} via {}\n  batching: {} ms, at most {} mails/hour\n  state:    {state}\n",
+            "{}: OK\n  source:   {source}, priority <= {}, boot = {boot}\n  rules:    {} match, {} ignore, {} expect\n  mail:     to {} from {} via {}\n  batching: {} ms, at most {} mails/hour\n  state:    {state}\n",
             self.path.display(),
             PRIORITY_NAMES[self.priority as usize],
             self.rules.matches.len(),
             self.rules.ignores.len(),
+            self.rules.expects.len(),
             m.to.join(", "),
             m.from,
             m.sendmail.display(),
@@ -352,17 +353,6 @@ impl Parser {
                     error(
                         self,
                         "an included file holds rule sections only ([match], [ignore], [expect])"
-                            .into(),
-                    );
-                    section = Section::Unknown;
-                }
-                if section == Section::Expect {
-                    // Parsed, but the engine does not watch for absences
-                    // yet: an [expect] that silently never fired would be
-                    // worse than none.
-                    error(
-                        self,
-                        "[expect] (heartbeat rules) is not implemented in this version of logmon"
                             .into(),
                     );
                     section = Section::Unknown;
@@ -535,6 +525,23 @@ impl Parser {
             self.errors.push(format!("{at}: {msg}"));
             return;
         }
+        // The state file keeps an [expect]'s clock under its label.
+        let label = rule.label();
+        if section == Section::Expect {
+            if let Some(other) = self
+                .config
+                .rules
+                .expects
+                .iter()
+                .find(|r| r.label() == label)
+            {
+                self.errors.push(format!(
+                    "{at}: another [expect] at {} is named '{label}' too: each needs its own name (the state file keeps its last match under it)",
+                    other.origin
+                ));
+                return;
+            }
+        }
         let mut rule = rule;
         if let Some(to) = &rule.to {
             rule.route = self.config.route_for(to);
@@ -547,9 +554,10 @@ impl Parser {
     }
 
     fn check_complete(&mut self, path: &Path) {
-        if self.errors.is_empty() && self.config.rules.matches.is_empty() {
+        let rules = &self.config.rules;
+        if self.errors.is_empty() && rules.matches.is_empty() && rules.expects.is_empty() {
             self.errors.push(format!(
-                "{}: no [match] rule: logmon would never alert",
+                "{}: no [match] or [expect] rule: logmon would never alert",
                 path.display()
             ));
         }
@@ -1075,7 +1083,7 @@ mod tests {
         let errs = errors(b"[mail]\nto = root\n");
         assert_eq!(
             errs,
-            vec!["t.conf: no [match] rule: logmon would never alert"]
+            vec!["t.conf: no [match] or [expect] rule: logmon would never alert"]
         );
     }
 
@@ -1345,6 +1353,48 @@ mod tests {
         let mut nan = base.to_vec();
         nan[2] = ("PRIORITY", "3x");
         assert!(!holds(&nan), "not a number: < does not hold");
+    }
+
+    #[test]
+    fn expect_rules_parse_with_their_options_and_alone() {
+        let c = parse(
+            "[mail]\nto = root\n[expect]\nname = nightly backup\nSYSLOG_IDENTIFIER == backup\n\
+             MESSAGE = backup done\nwithin = 26h\ntag = BACKUP\nto = ops@example.org\n\
+             [expect]\n_HOSTNAME == db1\nwithin = 1h\n",
+        )
+        .expect("an [expect]-only config is valid");
+        assert!(c.rules.matches.is_empty());
+        let labels: Vec<String> = c.rules.expects.iter().map(|r| r.label()).collect();
+        assert_eq!(labels, ["nightly backup", "t.conf:10"]);
+        let backup = &c.rules.expects[0];
+        assert_eq!(backup.within_usec, Some(26 * 3600 * 1_000_000));
+        assert_eq!(backup.tag.as_deref(), Some("BACKUP"));
+        assert_eq!(c.routes[backup.route], ["ops@example.org"]);
+        assert_eq!(c.rules.expects[1].route, 0);
+        assert!(
+            c.summary().contains("0 match, 0 ignore, 2 expect"),
+            "{}",
+            c.summary()
+        );
+    }
+
+    #[test]
+    fn expect_rules_need_within_and_a_name_of_their_own() {
+        let errs = errors(
+            b"[expect]\nMESSAGE = a\n[expect]\nname = x\nMESSAGE = b\nwithin = 1h\n\
+              [expect]\nname = x\nMESSAGE = c\nwithin = 2h\n[expect]\nMESSAGE = d\nwithin = 0s\n\
+              context = 3\n",
+        );
+        let expect = [
+            "t.conf:1: an [expect] needs 'within = DURATION'",
+            "t.conf:7: another [expect] at t.conf:3 is named 'x' too",
+            "t.conf:13: within must be at least 1s",
+            "t.conf:14: 'context' is an option of [match] rules only",
+        ];
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
     }
 
     #[test]
