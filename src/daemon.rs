@@ -995,6 +995,11 @@ impl Daemon {
                     log!(NOTICE, "source, priority, boot and state_file changes take effect at the next restart");
                 }
                 self.engine.set_rules(new.rules);
+                // Clocks of known [expect] rules go on; new ones start now.
+                if self.history.is_none() {
+                    self.expects
+                        .set_rules(&self.engine.rules.expects, sys::realtime_usec());
+                }
                 self.config.mail = new.mail;
                 self.set_routes(new.routes);
                 log!(INFO, "reloaded {}", path.display());
