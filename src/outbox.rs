@@ -191,4 +191,50 @@ mod tests {
         o.delivered(0);
         assert!(o.is_idle());
     }
+
+    /// Two routes are two outboxes: each keeps its own window, cap and
+    /// backoff, and the position is the oldest entry either holds.
+    #[test]
+    fn routes_are_independent_and_the_position_is_the_oldest_any_holds() {
+        let policy = Policy {
+            batch_ms: 1000,
+            max_per_hour: 2,
+            retry_ms: 5000,
+        };
+        let mut ops = Outbox::new(policy);
+        let mut security = Outbox::new(policy);
+        let position = |a: &Outbox, b: &Outbox, last: u64| {
+            savable(a.holds().chain(b.holds()), Some(&mark(last)), &Start::Head).0
+        };
+        ops.add(alert("disk"), &mark(1), 0);
+        security.add(alert("sudo"), &mark(2), 500);
+        // Each window runs from its own first alert.
+        assert_eq!(
+            (ops.due_at_ms(), security.due_at_ms()),
+            (Some(1000), Some(1500))
+        );
+        assert_eq!(position(&ops, &security, 3), Start::At("c1".into()));
+        // ops is delivered; security's sendmail fails and backs off alone.
+        ops.begin();
+        ops.delivered(1000);
+        assert_eq!(position(&ops, &security, 3), Start::At("c2".into()));
+        security.begin();
+        assert_eq!(security.failed(1500), 5000);
+        assert_eq!(security.due_at_ms(), Some(6500));
+        ops.add(alert("disk again"), &mark(4), 1600);
+        assert_eq!(ops.due_at_ms(), Some(2600), "no backoff on ops");
+        // The failed route still holds entry 2, older than ops' entry 4.
+        assert_eq!(position(&ops, &security, 5), Start::At("c2".into()));
+        ops.begin();
+        ops.delivered(2600);
+        // ops has spent its hourly cap of 2; security has not.
+        ops.add(alert("third"), &mark(6), 2700);
+        assert_eq!(ops.due_at_ms(), Some(1000 + 3_600_000));
+        security.begin();
+        security.delivered(6500);
+        assert!(security.is_idle());
+        security.add(alert("sudo again"), &mark(7), 6600);
+        assert_eq!(security.due_at_ms(), Some(7600));
+        assert_eq!(position(&ops, &security, 8), Start::At("c6".into()));
+    }
 }
