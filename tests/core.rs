@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
@@ -36,51 +36,6 @@ fn shipped_config(dir: &Path, sendmail: &Path, batch: &str) -> PathBuf {
             concat!("include = ", env!("CARGO_MANIFEST_DIR"), "/logmon.d"),
         );
     write_file(dir, "logmon.conf", text)
-}
-
-/// A logmon child that is killed if a test fails before stopping it.
-struct Logmon {
-    child: Child,
-    stderr_path: PathBuf,
-}
-
-impl Logmon {
-    fn start(args: &[&str], dir: &Path) -> Logmon {
-        let stderr_path = dir.join("logmon.stderr");
-        let child = Command::new(LOGMON)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .expect("starting logmon");
-        let l = Logmon { child, stderr_path };
-        assert!(
-            wait_until(WAIT, || l.stderr().contains("started: following")),
-            "logmon did not start: {}",
-            l.stderr()
-        );
-        l
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        run_ok(Command::new("kill").args(["-TERM", &pid]));
-        let status = self.child.wait().unwrap();
-        status.code().unwrap_or(-1)
-    }
-}
-
-impl Drop for Logmon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn logmon(args: &[&str]) -> std::process::Output {

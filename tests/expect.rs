@@ -8,54 +8,10 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
-
-/// A following logmon, killed if the test fails first.
-struct Follower {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Follower {
-    fn start(conf: &Path, jd: &Journald, dir: &Path, run: u32) -> Follower {
-        let stderr = dir.join(format!("logmon-{run}.stderr"));
-        let child = Command::new(LOGMON)
-            .args(["-c", conf.to_str().unwrap(), "--namespace", jd.name()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("starting logmon");
-        let f = Follower { child, stderr };
-        assert!(
-            wait_until(WAIT, || f.log().contains("started: following")),
-            "logmon did not start: {}",
-            f.log()
-        );
-        f
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        run_ok(Command::new("kill").args(["-TERM", &pid]));
-        let status = self.child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "{}", self.log());
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A header of a recorded mail, unfolded.
 fn header(mail: &str, name: &str) -> Option<String> {
@@ -101,14 +57,20 @@ fn missing_once_then_resolved_in_its_thread_across_a_restart() {
     let resolved = format!("[RESOLVED] heartbeat on {host}");
 
     let conf = config(dir.path(), fake.path(), HEARTBEAT);
-    let first = Follower::start(&conf, &jd, dir.path(), 1);
+    let follow = |conf: &Path| {
+        Logmon::start(
+            &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+            dir.path(),
+        )
+    };
+    let first = follow(&conf);
     jd.log("app", 6, "heartbeat-ok");
     // 3 s after that line, the heartbeat is missing.
     assert!(
         fake.wait_until(WAIT, |m| subjects(m).contains(&missing)),
         "no missing mail: {:?}\n{}",
         subjects(&fake.mails()),
-        first.log()
+        first.stderr()
     );
     let missing_mail = fake.mails().remove(0);
     let missing_id = header(&missing_mail, "Message-ID").expect("a Message-ID");
@@ -120,7 +82,7 @@ fn missing_once_then_resolved_in_its_thread_across_a_restart() {
         missing_mail.contains("No entry matched heartbeat on"),
         "{missing_mail}"
     );
-    first.stop();
+    assert_eq!(first.stop(), 0);
 
     // The second run has one more [expect], new to the state file: its
     // clock starts at this start and it is missing 4 s later, after the
@@ -128,20 +90,20 @@ fn missing_once_then_resolved_in_its_thread_across_a_restart() {
     // restart had forgotten that its absence was already mailed.
     let canary = "[expect]\nname = canary\nMESSAGE = never-logged\nwithin = 4s\n";
     let conf = config(dir.path(), fake.path(), &format!("{HEARTBEAT}{canary}"));
-    let second = Follower::start(&conf, &jd, dir.path(), 2);
+    let second = follow(&conf);
     let canary_subject = format!("[ALERT] missing: canary on {host}");
     assert!(
         fake.wait_until(WAIT, |m| subjects(m).contains(&canary_subject)),
         "{:?}\n{}",
         subjects(&fake.mails()),
-        second.log()
+        second.stderr()
     );
     jd.log("app", 6, "heartbeat-ok again");
     assert!(
         fake.wait_until(WAIT, |m| subjects(m).contains(&resolved)),
         "no resolved mail: {:?}\n{}",
         subjects(&fake.mails()),
-        second.log()
+        second.stderr()
     );
     let mails = fake.mails();
     let all = subjects(&mails);
@@ -163,7 +125,7 @@ fn missing_once_then_resolved_in_its_thread_across_a_restart() {
         resolved_mail.contains("heartbeat-ok again"),
         "{resolved_mail}"
     );
-    second.stop();
+    assert_eq!(second.stop(), 0);
 }
 
 fn usec_now() -> u64 {

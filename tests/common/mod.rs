@@ -1037,3 +1037,49 @@ pub fn exhaust_inotify() -> Killed {
     );
     exhauster
 }
+
+/// A following logmon child (its stderr in `DIR/logmon.stderr`), killed
+/// if a test fails before stopping it.
+pub struct Logmon {
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+impl Logmon {
+    pub fn start(args: &[&str], dir: &Path) -> Logmon {
+        let stderr_path = dir.join("logmon.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_logmon"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("starting logmon");
+        let l = Logmon { child, stderr_path };
+        assert!(
+            wait_until(WAIT, || l.stderr().contains("started: following")),
+            "logmon did not start: {}",
+            l.stderr()
+        );
+        l
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        run_ok(Command::new("kill").args(["-TERM", &pid]));
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Logmon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
