@@ -6,10 +6,8 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
 
 fn config(dir: &Path, sendmail: &Path, extra_mail: &str, rules: &str) -> PathBuf {
     let text = format!(
@@ -20,89 +18,12 @@ fn config(dir: &Path, sendmail: &Path, extra_mail: &str, rules: &str) -> PathBuf
     write_file(dir, "logmon.conf", text)
 }
 
-/// The shipped rules, with a given sendmail and state file.
-fn shipped_config(dir: &Path, sendmail: &Path, batch: &str) -> PathBuf {
-    let shipped = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/logmon.conf")).unwrap();
-    let text = shipped
-        .replace("/usr/sbin/sendmail", &sendmail.display().to_string())
-        .replace(
-            "/var/lib/logmon/cursor",
-            &format!("{}/cursor", dir.display()),
-        )
-        .replace("batch        = 10s", &format!("batch = {batch}"))
-        // The copy lives elsewhere: the packs are the repository's.
-        .replace(
-            "include = logmon.d",
-            concat!("include = ", env!("CARGO_MANIFEST_DIR"), "/logmon.d"),
-        );
-    write_file(dir, "logmon.conf", text)
-}
-
-/// A logmon child that is killed if a test fails before stopping it.
-struct Logmon {
-    child: Child,
-    stderr_path: PathBuf,
-}
-
-impl Logmon {
-    fn start(args: &[&str], dir: &Path) -> Logmon {
-        let stderr_path = dir.join("logmon.stderr");
-        let child = Command::new(LOGMON)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .expect("starting logmon");
-        let l = Logmon { child, stderr_path };
-        assert!(
-            wait_until(WAIT, || l.stderr().contains("started: following")),
-            "logmon did not start: {}",
-            l.stderr()
-        );
-        l
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        run_ok(Command::new("kill").args(["-TERM", &pid]));
-        let status = self.child.wait().unwrap();
-        status.code().unwrap_or(-1)
-    }
-}
-
-impl Drop for Logmon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn logmon(args: &[&str]) -> std::process::Output {
     run(Command::new(LOGMON).args(args))
 }
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// The Subject header (unfolded) and the body of a recorded mail.
-fn subject_and_body(mail: &str) -> (String, String) {
-    let (headers, body) = mail
-        .split_once("\n\n")
-        .expect("a blank line after the headers");
-    let subject = headers
-        .replace("\n ", " ")
-        .lines()
-        .find_map(|l| l.strip_prefix("Subject: "))
-        .expect("a Subject header")
-        .to_string();
-    (subject, body.to_string())
 }
 
 #[test]
