@@ -334,30 +334,6 @@ fn send_restart(jd: &Journald, unit: &str, k: usize) {
     ]);
 }
 
-/// The `position at CURSOR` of the state file, if it has one.
-fn saved_at(state: &Path) -> Option<String> {
-    let text = fs::read_to_string(state).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("position at "))
-        .map(str::to_string)
-}
-
-/// The cursor of the entry of namespace `ns` whose MESSAGE is `message`.
-fn cursor_of(ns: &str, message: &str) -> String {
-    let out = run_ok(std::process::Command::new("journalctl").args([
-        &format!("--namespace={ns}"),
-        "-o",
-        "export",
-        "--no-pager",
-        &format!("MESSAGE={message}"),
-    ]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("__CURSOR="))
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no entry {message:?} in {ns}"))
-}
-
 /// N-1 restarts, logmon stopped (by `how`), started again, the N-th
 /// restart: one mail carrying all N.
 fn threshold_window_survives(how: &str) {

@@ -1118,6 +1118,30 @@ pub fn mbox_mails(mbox: &str) -> Vec<String> {
     mails
 }
 
+/// The `position at CURSOR` of the state file, if it has one.
+pub fn saved_at(state: &Path) -> Option<String> {
+    let text = fs::read_to_string(state).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("position at "))
+        .map(str::to_string)
+}
+
+/// The cursor of the entry of namespace `ns` whose MESSAGE is `message`.
+pub fn cursor_of(ns: &str, message: &str) -> String {
+    let out = run_ok(Command::new("journalctl").args([
+        &format!("--namespace={ns}"),
+        "-o",
+        "export",
+        "--no-pager",
+        &format!("MESSAGE={message}"),
+    ]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("__CURSOR="))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no entry {message:?} in {ns}"))
+}
+
 /// A running logmon; SIGKILLed and reaped on Drop if still running, so a
 /// failing assertion leaves no process behind. Its stderr goes to
 /// `dir/logmon.stderr` (a restart in the same dir starts that file anew).
