@@ -383,3 +383,60 @@ fn context_shows_the_same_unit_run_only() {
         );
     }
 }
+
+#[test]
+fn context_is_read_from_files_that_appeared_after_the_start() {
+    let jd = Journald::start(&unique_name("ctxrot"));
+    let dir = TempDir::new("ctxrot");
+    let fake = FakeSendmail::new();
+    let conf = write_conf(
+        dir.path(),
+        fake.path(),
+        "",
+        "batch = 0s",
+        "[match]\nname = err\nPRIORITY <= 3\ncontext = 2\n",
+    );
+    let lm = Logmon::start(
+        &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+        dir.path(),
+    );
+    // Without an invocation ID (a client cannot send trusted fields) a
+    // line's run is its unit name, host and boot: here its identifier.
+    for round in 0..3 {
+        let app = format!("ctxapp{round}");
+        jd.log(&app, 6, &format!("{app} preparing"));
+        jd.log("other", 6, &format!("other between {round}"));
+        jd.log(&app, 6, &format!("{app} still preparing"));
+        let fatal = format!("{app} gave up");
+        jd.log(&app, 3, &fatal);
+        assert!(
+            fake.wait_until(WAIT, |m| m.iter().any(|m| m.contains(&fatal))),
+            "no mail for round {round}; stderr:\n{}",
+            lm.stderr()
+        );
+        let mail = fake
+            .mails()
+            .into_iter()
+            .find(|m| m.contains(&fatal))
+            .unwrap();
+        let (_, body) = subject_and_body(&mail);
+        let shown: Vec<String> = context_under(&body, &fatal)
+            .iter()
+            .map(|l| {
+                l.split_once("]: ")
+                    .map_or(l.as_str(), |(_, m)| m)
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [format!("{app} preparing"), format!("{app} still preparing")],
+            "round {round} (after {round} rotations):\n{body}\nstderr:\n{}",
+            lm.stderr()
+        );
+        // The next round's lines go to a file that did not exist when
+        // logmon (and its context reader) started.
+        jd.rotate();
+    }
+    assert_eq!(lm.stop(), 0);
+}
