@@ -430,3 +430,54 @@ fn a_threshold_window_survives_sigterm() {
 fn a_threshold_window_survives_sigkill() {
     threshold_window_survives("KILL");
 }
+
+#[test]
+fn a_threshold_window_survives_between_once_runs() {
+    let (n, _) = shipped_crash_loop_threshold();
+    let dir = TempDir::new("tholdonce");
+    let jdir = dir.path().join("journal");
+    fs::create_dir(&jdir).unwrap();
+    let fake = FakeSendmail::new();
+    let conf = shipped_config(dir.path(), fake.path(), "0s");
+    let once = |since: &[&str]| {
+        let mut args = vec![
+            "-c",
+            conf.to_str().unwrap(),
+            "--once",
+            "--directory",
+            jdir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(since);
+        let out = run(std::process::Command::new(LOGMON).args(&args));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // An admin's cron job: `logmon --once` every few minutes. The first
+    // run sees N-1 restarts, the second the N-th.
+    let t0 = now_us() - 120_000_000;
+    let early: Vec<Entry> = (1..n)
+        .map(|k| restart_scheduled("cron.service", k, t0 + k as u64 * 1_000_000))
+        .collect();
+    fixture_journal(&jdir, &early);
+    once(&["--since", "2000-01-01"]);
+    assert!(fake.mails().is_empty(), "{:#?}", fake.mails());
+    fixture_journal(
+        &jdir,
+        &[restart_scheduled("cron.service", n, t0 + 60_000_000)],
+    );
+    once(&[]);
+    let mails = fake.mails();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    for k in 1..=n {
+        let line = format!("cron.service: Scheduled restart job, restart counter is at {k}.");
+        assert!(
+            mails[0].contains(&line),
+            "restart {k} missing:\n{}",
+            mails[0]
+        );
+    }
+}
