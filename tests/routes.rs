@@ -128,6 +128,18 @@ fn rules_with_different_to_mail_their_own_recipients() {
 
 #[test]
 fn sigkill_while_one_route_fails_loses_nothing_on_either() {
+    one_route_fails_then_stop("KILL");
+}
+
+#[test]
+fn sigterm_while_one_route_fails_loses_nothing_on_either() {
+    one_route_fails_then_stop("TERM");
+}
+
+/// alice's route delivers, bob's sendmail fails; logmon is stopped (`how`:
+/// KILL or TERM), more is logged, bob's sendmail works again, logmon
+/// starts: every item reaches each of its routes.
+fn one_route_fails_then_stop(how: &str) {
     let jd = Journald::start(&unique_name("routes"));
     let dir = TempDir::new("routekill");
     let fake = FakeSendmail::new();
@@ -203,7 +215,10 @@ fn sigkill_while_one_route_fails_loses_nothing_on_either() {
         lm.stderr()
     );
     assert!(got("bob").is_empty(), "bob's sendmail fails");
-    lm.kill9();
+    match how {
+        "TERM" => assert_eq!(lm.stop(), 0),
+        _ => lm.kill9(),
+    }
 
     // Logged while logmon is down, and after its restart with bob's
     // sendmail working again.
@@ -222,7 +237,7 @@ fn sigkill_while_one_route_fails_loses_nothing_on_either() {
     let bob: BTreeSet<usize> = (0..24).filter(|&i| for_bob(i)).collect();
     assert!(
         wait_until(WAIT, || got("alice") == alice && got("bob") == bob),
-        "lost: alice {:?}, bob {:?}; stderr:\n{}",
+        "lost ({how}): alice {:?}, bob {:?}; stderr:\n{}",
         alice.difference(&got("alice")).collect::<Vec<_>>(),
         bob.difference(&got("bob")).collect::<Vec<_>>(),
         lm.stderr()
@@ -439,4 +454,45 @@ fn context_is_read_from_files_that_appeared_after_the_start() {
         jd.rotate();
     }
     assert_eq!(lm.stop(), 0);
+}
+
+#[test]
+fn each_route_has_its_own_hourly_cap() {
+    let jd = Journald::start(&unique_name("routecap"));
+    let dir = TempDir::new("routecap");
+    let fake = FakeSendmail::new();
+    let conf = write_conf(
+        dir.path(),
+        fake.path(),
+        "",
+        "batch = 0s\nmax_per_hour = 1",
+        "[match]\nname = alpha\nMESSAGE = alpha-\nto = alice\n\
+         [match]\nname = beta\nMESSAGE = beta-\nto = bob\n",
+    );
+    let lm = Logmon::start(
+        &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+        dir.path(),
+    );
+    let to = |rcpt: &str| fake.args().iter().filter(|a| a[2..] == [rcpt]).count();
+    jd.log("app", 6, "alpha- first");
+    assert!(
+        wait_until(WAIT, || to("alice") == 1),
+        "alice's first mail; stderr:\n{}",
+        lm.stderr()
+    );
+    // alice's route has used its one mail of the hour: this one waits.
+    jd.log("app", 6, "alpha- second");
+    // bob's route has a cap of its own.
+    jd.log("app", 6, "beta- first");
+    assert!(
+        wait_until(WAIT, || to("bob") == 1),
+        "bob's mail waited for alice's cap; stderr:\n{}",
+        lm.stderr()
+    );
+    let mails = fake.mails();
+    assert!(
+        !mails.iter().any(|m| m.contains("alpha- second")),
+        "alice's cap of 1 an hour let a second mail through: {mails:#?}"
+    );
+    assert_eq!(to("alice"), 1);
 }
