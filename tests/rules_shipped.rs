@@ -481,3 +481,57 @@ fn a_threshold_window_survives_between_once_runs() {
         );
     }
 }
+
+#[test]
+fn a_core_dump_mails_the_unit_that_crashed() {
+    let dir = TempDir::new("coredump");
+    let jdir = dir.path().join("journal");
+    fs::create_dir(&jdir).unwrap();
+    // systemd-coredump's entry as systemd 252 writes it (src/coredump/
+    // coredump.c; the corpus's synthetic core dump of imgconv.service):
+    // it comes from a systemd-coredump@ instance and names the crashed
+    // unit in COREDUMP_UNIT.
+    let message = "Process 1112 (python3) of user 0 dumped core.\n\n\
+                   Stack trace of thread 1112:\n\
+                   #0  0x00007f3c2a1b5e3d n/a (libc.so.6 + 0x15ee3d)";
+    fixture_journal(
+        &jdir,
+        &[entry(&[
+            ("_HOSTNAME", "web1"),
+            ("_TRANSPORT", "journal"),
+            ("_UID", "0"),
+            ("_COMM", "systemd-coredum"),
+            ("_EXE", "/usr/lib/systemd/systemd-coredump"),
+            ("_PID", "1115"),
+            ("_SYSTEMD_UNIT", "systemd-coredump@0-1115-0.service"),
+            ("_SYSTEMD_SLICE", "system-systemd\\x2dcoredump.slice"),
+            ("_SYSTEMD_INVOCATION_ID", "f4d58ae204270a3e9f3440a6c6e4c428"),
+            ("SYSLOG_IDENTIFIER", "systemd-coredump"),
+            ("MESSAGE_ID", "fc2e22bc6ee647b6b90729ab34a250b1"),
+            ("PRIORITY", "2"),
+            ("COREDUMP_PID", "1112"),
+            ("COREDUMP_SIGNAL", "11"),
+            ("COREDUMP_SIGNAL_NAME", "SIGSEGV"),
+            ("COREDUMP_COMM", "python3"),
+            ("COREDUMP_EXE", "/usr/bin/python3.11"),
+            ("COREDUMP_UNIT", "imgconv.service"),
+            ("COREDUMP_SLICE", "system.slice"),
+            ("COREDUMP_CGROUP", "/system.slice/imgconv.service"),
+            ("MESSAGE", message),
+        ])],
+    );
+    let mails = dry_run_shipped(dir.path(), &jdir);
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let (subject, body) = subject_and_body(&mails[0]);
+    assert_eq!(subject, "[ALERT] Error detected in imgconv.service on web1");
+    assert_eq!(
+        header_of(&mails[0], "X-Logmon-Rules").as_deref(),
+        Some("core dump"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        body.contains(" web1 imgconv.service[1115]: Process 1112 (python3) of user 0 dumped core."),
+        "{body}"
+    );
+}
