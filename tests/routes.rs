@@ -496,3 +496,65 @@ fn each_route_has_its_own_hourly_cap() {
     );
     assert_eq!(to("alice"), 1);
 }
+
+/// The journal files `pid` holds open that were deleted.
+fn deleted_journal_fds(pid: u32) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .filter(|p| p.contains(".journal") && p.ends_with(" (deleted)"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_context_reader_lets_vacuumed_files_go() {
+    let jd = Journald::start(&unique_name("ctxvac"));
+    let dir = TempDir::new("ctxvac");
+    let fake = FakeSendmail::new();
+    let conf = write_conf(
+        dir.path(),
+        fake.path(),
+        "",
+        "batch = 0s",
+        "[match]\nname = err\nPRIORITY <= 3\ncontext = 2\n",
+    );
+    let lm = Logmon::start(
+        &["-c", conf.to_str().unwrap(), "--namespace", jd.name()],
+        dir.path(),
+    );
+    // An alert with context: the context reader opens its handle.
+    jd.log("vacapp", 6, "vacapp preparing");
+    jd.log("vacapp", 3, "vacapp gave up");
+    assert!(
+        fake.wait_until(WAIT, |m| m.iter().any(|m| m.contains("vacapp preparing"))),
+        "no mail with context; stderr:\n{}",
+        lm.stderr()
+    );
+    // Those lines' file is archived and deleted.
+    jd.rotate();
+    jd.log("vacapp", 6, "after the rotation");
+    assert!(jd.wait_for_count("after the rotation", 1, WAIT));
+    run_ok(
+        Command::new("journalctl")
+            .args([&format!("--namespace={}", jd.name()), "--vacuum-files=1"]),
+    );
+    let journal_dir = jd.journal_dir().expect("the namespace's journal dir");
+    let archived = |d: &Path| {
+        fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains('@'))
+            .count()
+    };
+    assert_eq!(archived(&journal_dir), 0, "the vacuum left archived files");
+    assert!(
+        wait_until(WAIT, || deleted_journal_fds(lm.pid()).is_empty()),
+        "logmon still holds deleted journal files open: {:?}",
+        deleted_journal_fds(lm.pid())
+    );
+    assert_eq!(lm.stop(), 0);
+}
