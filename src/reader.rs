@@ -537,6 +537,7 @@ impl Reader {
         // Close first: with few descriptors left (a low open-file limit)
         // the new handle needs the old one's.
         self.journal = None;
+        self.context_journal = None;
         self.journal = Some(open_journal(&self.source)?);
         let problem = self.seek(&point, usec)?;
         // Still the same run: its start and count stay.
@@ -553,7 +554,15 @@ impl Reader {
     }
 
     pub fn process(&mut self) -> io::Result<Change> {
-        self.journal()?.process()
+        let change = self.journal()?.process()?;
+        if change == Change::Invalidate {
+            // Files came or went: the context handle knows only the files
+            // of its opening (it has no inotify of its own), so a line in a
+            // new file had no context, and a vacuumed file stayed open.
+            // Opened again, with today's files, when next needed.
+            self.context_journal = None;
+        }
+        Ok(change)
     }
 }
 

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
-
 fn config(dir: &Path, sendmail: &Path, extra_mail: &str, rules: &str) -> PathBuf {
     let text = format!(
         "state_file = {}/cursor\n[mail]\nto = root\nsendmail = {}\n{extra_mail}\n{rules}\n",
@@ -20,44 +18,12 @@ fn config(dir: &Path, sendmail: &Path, extra_mail: &str, rules: &str) -> PathBuf
     write_file(dir, "logmon.conf", text)
 }
 
-/// The shipped rules, with a given sendmail and state file.
-fn shipped_config(dir: &Path, sendmail: &Path, batch: &str) -> PathBuf {
-    let shipped = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/logmon.conf")).unwrap();
-    let text = shipped
-        .replace("/usr/sbin/sendmail", &sendmail.display().to_string())
-        .replace(
-            "/var/lib/logmon/cursor",
-            &format!("{}/cursor", dir.display()),
-        )
-        .replace("batch        = 10s", &format!("batch = {batch}"))
-        // The copy lives elsewhere: the packs are the repository's.
-        .replace(
-            "include = logmon.d",
-            concat!("include = ", env!("CARGO_MANIFEST_DIR"), "/logmon.d"),
-        );
-    write_file(dir, "logmon.conf", text)
-}
-
 fn logmon(args: &[&str]) -> std::process::Output {
     run(Command::new(LOGMON).args(args))
 }
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// The Subject header (unfolded) and the body of a recorded mail.
-fn subject_and_body(mail: &str) -> (String, String) {
-    let (headers, body) = mail
-        .split_once("\n\n")
-        .expect("a blank line after the headers");
-    let subject = headers
-        .replace("\n ", " ")
-        .lines()
-        .find_map(|l| l.strip_prefix("Subject: "))
-        .expect("a Subject header")
-        .to_string();
-    (subject, body.to_string())
 }
 
 #[test]

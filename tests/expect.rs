@@ -11,21 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
-
-/// A header of a recorded mail, unfolded.
-fn header(mail: &str, name: &str) -> Option<String> {
-    let (headers, _) = mail.split_once("\n\n")?;
-    headers
-        .replace("\n ", " ")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
-}
-
 fn subjects(mails: &[String]) -> Vec<String> {
     mails
         .iter()
-        .map(|m| header(m, "Subject").unwrap_or_default())
+        .map(|m| header_of(m, "Subject").unwrap_or_default())
         .collect()
 }
 
@@ -73,7 +62,7 @@ fn missing_once_then_resolved_in_its_thread_across_a_restart() {
         first.stderr()
     );
     let missing_mail = fake.mails().remove(0);
-    let missing_id = header(&missing_mail, "Message-ID").expect("a Message-ID");
+    let missing_id = header_of(&missing_mail, "Message-ID").expect("a Message-ID");
     assert!(
         missing_id.starts_with("<logmon.") && missing_id.ends_with('>'),
         "{missing_id}"
@@ -114,13 +103,13 @@ fn missing_once_then_resolved_in_its_thread_across_a_restart() {
     );
     let resolved_mail = mails
         .iter()
-        .find(|m| header(m, "Subject").as_deref() == Some(resolved.as_str()))
+        .find(|m| header_of(m, "Subject").as_deref() == Some(resolved.as_str()))
         .unwrap();
     assert_eq!(
-        header(resolved_mail, "In-Reply-To"),
+        header_of(resolved_mail, "In-Reply-To"),
         Some(missing_id.clone())
     );
-    assert_eq!(header(resolved_mail, "References"), Some(missing_id));
+    assert_eq!(header_of(resolved_mail, "References"), Some(missing_id));
     assert!(
         resolved_mail.contains("heartbeat-ok again"),
         "{resolved_mail}"
@@ -204,8 +193,8 @@ fn a_catch_up_counts_in_entry_time_per_host_of_a_directory() {
         "{missing}"
     );
     assert_eq!(
-        header(&mails[1], "In-Reply-To"),
-        header(missing, "Message-ID")
+        header_of(&mails[1], "In-Reply-To"),
+        header_of(missing, "Message-ID")
     );
     // Read again (--since: the same history, the saved clocks): nothing
     // new is missing or resolved.

@@ -12,6 +12,8 @@
 #     line is mailed without a restart
 #   - own lines: the configured sendmail is a wrapper that logs an error line
 #     (to stderr and via `logger -p err`) on every run; no mail may report it
+#   - a service that echoes three lines and exits 1: with a rule using
+#     `context = 5` its "Failed with result" mail shows those lines under it
 #   - `systemctl reload` with a bad config fails, visibly, and the old config
 #     stays in force; a good one reloads
 #   - stop, the cursor, an error logged while stopped is mailed after start
@@ -384,6 +386,16 @@ chmod 0755 "$WRAPPER"
 sed -i "s|^batch .*|batch = 0s|; s|^sendmail .*|sendmail = $WRAPPER|" "$CONF"
 grep -q "^batch = 0s" "$CONF" && grep -q "^sendmail = $WRAPPER" "$CONF" || fail "editing $CONF"
 cp "$CONF" "$GOOD_CONF"
+# A local pack, read before 00-systemd.conf (so the line alerts under its
+# rule): the test service's "Failed with result" with its run's last lines.
+cat >/etc/logmon.d/00-context-systest.conf <<'PACK'
+[match]
+name = systest: a failed unit and its last lines
+MESSAGE_ID == d9b373ed55a64feb8242e02dbe79a49c
+UNIT == logmon-systest-fail.service
+context = 5
+PACK
+chmod 0644 /etc/logmon.d/00-context-systest.conf
 
 step "a config error at start: the unit fails, errors in systemctl status, no restart loop"
 echo "this line is not a setting" >>"$CONF"
@@ -466,6 +478,56 @@ grep '^Subject:' /var/mail/root | sed 's/^/   /'
 if grep -qF "$WRAPTEXT" /var/mail/root; then
     fail "a mail reports the sendmail wrapper's own error line"
 fi
+
+step "a service that logs a few lines and fails: its mail shows them (context = 5)"
+TAG=$(new_tag)
+cat >/usr/local/sbin/logmon-systest-fail <<FAIL
+#!/bin/sh
+for i in 1 2 3; do echo "systest output step \$i $TAG"; done
+# Exit once journald has the lines, as a service that logs, then fails.
+n=0
+until journalctl -q -o cat "_SYSTEMD_INVOCATION_ID=\$INVOCATION_ID" | grep -q "step 3 $TAG"; do
+    n=\$((n + 1))
+    [ "\$n" -lt 100 ] || break
+    sleep 0.1
+done
+exit 1
+FAIL
+chmod 0755 /usr/local/sbin/logmon-systest-fail
+cat >/etc/systemd/system/logmon-systest-fail.service <<'UNIT'
+[Unit]
+Description=logmon systest: a service that logs a few lines and fails
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/logmon-systest-fail
+UNIT
+timeout 30 systemctl daemon-reload
+if timeout 60 systemctl start logmon-systest-fail; then
+    fail "logmon-systest-fail.service did not fail"
+fi
+wait_for 30 has_mail "$TAG" || fail "no mail with $TAG in /var/mail/root after 30 s"
+# mail_with TAG: the whole mail in /var/mail/root that holds TAG.
+mail_with() {
+    awk -v tag="$1" '
+        /^From / { if (found) exit; msg = ""; found = 0 }
+        { msg = msg $0 "\n" }
+        index($0, tag) { found = 1 }
+        END { if (found) printf "%s", msg }' /var/mail/root
+}
+msg=$(mail_with "$TAG")
+FAILED="logmon-systest-fail.service: Failed with result 'exit-code'."
+grep -q "^[^ ].* logmon-systest-fail.service\[1\]: $FAILED\$" <<<"$msg" ||
+    fail "the mail with $TAG has no alert line for '$FAILED'"
+# The indented lines right under that alert line, their messages.
+shown=$(awk -v l="$FAILED" '
+    found && /^    / { print substr($0, index($0, "]: ") + 3); next }
+    found { exit }
+    !/^ / && index($0, l) { found = 1 }' <<<"$msg")
+sed -n "/$FAILED/,/^\$/p" <<<"$msg"
+want=$(printf 'systest output step %s '"$TAG"'\n' 1 2 3)
+[ "$shown" = "$want" ] || fail "the lines under the failure are not the service's last 3: '$shown'"
+grep -q "^    .* logmon-systest-fail.service\[[0-9]*\]: systest output step 1 $TAG\$" <<<"$msg" ||
+    fail "the context lines lack the 'TIME HOST UNIT[PID]: MESSAGE' form"
 
 step "systemctl reload with a bad config fails, and the old config stays in force"
 echo "this line is not a setting either" >>"$CONF"

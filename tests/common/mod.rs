@@ -638,7 +638,8 @@ fn uptime_us() -> u64 {
 /// 19 digits wide until the year 2286.
 ///
 /// Control files, changeable at any time: `fail` (exit 75 = EX_TEMPFAIL
-/// without recording), `hang` (`exec sleep 100000`), `fail-ratio` (fail with
+/// without recording), `fail-rcpt` (the same, for runs with that
+/// recipient among their arguments), `hang` (`exec sleep 100000`), `fail-ratio` (fail with
 /// that % chance). Checked in that order, after stdin has been read, just as
 /// a real sendmail reads the message before it can fail. Every run also adds
 /// a line `<id> ok|fail|hang` to `attempts`, to count retries. With a `seed`
@@ -673,6 +674,14 @@ id="$(date +%s%N)-$$"
 cat > "tmp/$id.eml"
 if [ -e fail ]; then
     rm -f "tmp/$id.eml"; echo "$id fail" >> attempts; exit 75
+fi
+if [ -s fail-rcpt ]; then
+    r=$(cat fail-rcpt)
+    for a in "$@"; do
+        if [ "$a" = "$r" ]; then
+            rm -f "tmp/$id.eml"; echo "$id fail" >> attempts; exit 75
+        fi
+    done
 fi
 if [ -e hang ]; then
     rm -f "tmp/$id.eml"; echo "$id hang" >> attempts
@@ -782,6 +791,12 @@ exit 0
     /// While on, every run exits 75 without recording.
     pub fn set_fail(&self, on: bool) {
         self.set_flag("fail", on, "");
+    }
+
+    /// While set, every run with `rcpt` among its arguments exits 75
+    /// without recording (one route failing, the others delivering).
+    pub fn set_fail_rcpt(&self, rcpt: Option<&str>) {
+        self.set_flag("fail-rcpt", rcpt.is_some(), rcpt.unwrap_or(""));
     }
 
     /// While on, every run reads stdin then sleeps "forever".
@@ -1038,48 +1053,179 @@ pub fn exhaust_inotify() -> Killed {
     exhauster
 }
 
-/// A following logmon child (its stderr in `DIR/logmon.stderr`), killed
-/// if a test fails before stopping it.
+// ---------------------------------------------------------------------------
+// The logmon binary: the shipped config, a running daemon, its mails
+// ---------------------------------------------------------------------------
+
+/// The binary under test (Cargo builds it for integration tests).
+pub const LOGMON: &str = env!("CARGO_BIN_EXE_logmon");
+
+/// What logmon logs once it follows the journal.
+pub const STARTED: &str = "started: following the journal";
+
+/// The shipped `logmon.conf` with its rule packs (this checkout's
+/// `logmon.d`), a given sendmail, `dir/cursor` as the state file and the
+/// `[mail]` batch window `batch`.
+pub fn shipped_config(dir: &Path, sendmail: &Path, batch: &str) -> PathBuf {
+    let shipped = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/logmon.conf"))
+        .expect("reading the shipped logmon.conf");
+    let text = shipped
+        .replace("/usr/sbin/sendmail", &sendmail.display().to_string())
+        .replace(
+            "/var/lib/logmon/cursor",
+            &format!("{}/cursor", dir.display()),
+        )
+        .replace("batch        = 10s", &format!("batch = {batch}"))
+        // The copy lives elsewhere: the packs are the repository's.
+        .replace(
+            "include = logmon.d",
+            concat!("include = ", env!("CARGO_MANIFEST_DIR"), "/logmon.d"),
+        );
+    write_file(dir, "logmon.conf", text)
+}
+
+/// The Subject header (unfolded) and the body of a mail.
+pub fn subject_and_body(mail: &str) -> (String, String) {
+    let (headers, body) = mail
+        .split_once("\n\n")
+        .expect("a blank line after the headers");
+    let subject = headers
+        .replace("\n ", " ")
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .expect("a Subject header")
+        .to_string();
+    (subject, body.to_string())
+}
+
+/// The value of header `name` (unfolded), if the mail has it.
+pub fn header_of(mail: &str, name: &str) -> Option<String> {
+    let headers = mail.split_once("\n\n").map_or(mail, |(h, _)| h);
+    let prefix = format!("{name}: ");
+    headers
+        .replace("\n ", " ")
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_string))
+}
+
+/// The messages of `logmon --dry-run` output (mbox), each without its
+/// `From ` line.
+pub fn mbox_mails(mbox: &str) -> Vec<String> {
+    let mut mails = Vec::new();
+    for part in format!("\n{mbox}").split("\nFrom logmon ").skip(1) {
+        mails.push(part.split_once('\n').map_or("", |(_, m)| m).to_string());
+    }
+    mails
+}
+
+/// The `position at CURSOR` of the state file, if it has one.
+pub fn saved_at(state: &Path) -> Option<String> {
+    let text = fs::read_to_string(state).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("position at "))
+        .map(str::to_string)
+}
+
+/// The cursor of the entry of namespace `ns` whose MESSAGE is `message`.
+pub fn cursor_of(ns: &str, message: &str) -> String {
+    let out = run_ok(Command::new("journalctl").args([
+        &format!("--namespace={ns}"),
+        "-o",
+        "export",
+        "--no-pager",
+        &format!("MESSAGE={message}"),
+    ]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("__CURSOR="))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no entry {message:?} in {ns}"))
+}
+
+/// A running logmon; SIGKILLed and reaped on Drop if still running, so a
+/// failing assertion leaves no process behind. Its stderr goes to
+/// `dir/logmon.stderr` (a restart in the same dir starts that file anew).
 pub struct Logmon {
     child: Child,
     stderr_path: PathBuf,
 }
 
 impl Logmon {
+    /// Starts `logmon ARGS` and waits until it follows the journal.
     pub fn start(args: &[&str], dir: &Path) -> Logmon {
         let stderr_path = dir.join("logmon.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_logmon"))
+        let child = Command::new(LOGMON)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr_path).unwrap())
+            .stderr(fs::File::create(&stderr_path).expect("creating logmon.stderr"))
             .spawn()
             .expect("starting logmon");
-        let l = Logmon { child, stderr_path };
-        assert!(
-            wait_until(WAIT, || l.stderr().contains("started: following")),
-            "logmon did not start: {}",
-            l.stderr()
-        );
+        let mut l = Logmon { child, stderr_path };
+        l.wait_stderr(STARTED, Duration::from_secs(30));
         l
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// SIGTERM, and the exit status.
+    /// Waits until stderr contains `needle`; panics (with stderr) if logmon
+    /// exits first or `timeout` passes.
+    pub fn wait_stderr(&mut self, needle: &str, timeout: Duration) {
+        let mut exited = None;
+        let ok = wait_until(timeout, || {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            exited = self.child.try_wait().ok().flatten();
+            exited.is_some()
+        });
+        assert!(
+            ok && self.stderr().contains(needle),
+            "logmon never printed {needle:?} (exited: {exited:?}); stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// SIGTERM, then the exit code (-1 for a death by signal), bounded.
     pub fn stop(mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        run_ok(Command::new("kill").args(["-TERM", &pid]));
-        let status = self.child.wait().unwrap();
-        status.code().unwrap_or(-1)
+        if let Ok(Some(s)) = self.child.try_wait() {
+            panic!(
+                "logmon had already exited ({s}); stderr:\n{}",
+                self.stderr()
+            );
+        }
+        signal(self.pid(), "-TERM");
+        let mut status = None;
+        let done = wait_until(Duration::from_secs(30), || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        assert!(
+            done,
+            "logmon did not exit within 30 s of SIGTERM; stderr:\n{}",
+            self.stderr()
+        );
+        status.and_then(|s| s.code()).unwrap_or(-1)
+    }
+
+    /// SIGKILL (no chance to save or deliver anything more), and reaps it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Logmon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
