@@ -66,22 +66,9 @@ done
 work=$(mktemp -d /tmp/logmon-compat.XXXXXX)
 building=0 # 1 while this run builds $TREE.tmp (which cleanup then removes)
 
-unmount_below() {
-    local dir=$1 mnt
-    [ -d "$dir" ] || return 0
-    findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r |
-        while read -r mnt; do umount -l "$mnt" || true; done
-}
-
-cleanup() {
-    local status=$?
-    if [ "$building" = 1 ]; then
-        unmount_below "$TREE.tmp"
-        rm -rf --one-file-system "$TREE.tmp"
-    fi
-    rm -rf --one-file-system "$work"
-    exit "$status"
-}
+# unmount_below, cleanup (the trap below) and debian_mirror
+# shellcheck source=tests/lib/debian-tree.sh
+. tests/lib/debian-tree.sh
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -254,22 +241,6 @@ check_host_and_cross() {
 
 # --- the cached Debian 11 tree -------------------------------------------------------
 
-mirror_url() {
-    if [ -n "${LOGMON_COMPAT_MIRROR:-}" ]; then
-        echo "$LOGMON_COMPAT_MIRROR"
-        return
-    fi
-    local url
-    url=$({
-        cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-            awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }'
-        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-            sed -n 's/\[[^]]*\]//; s/^[[:space:]]*deb[[:space:]]\+\([^[:space:]]\+\).*/\1/p'
-    } | grep -E '^https?://' | grep -v security | grep -i debian | head -n1) || true
-    [ -n "$url" ] || die "no Debian mirror found in /etc/apt/sources.list*; set LOGMON_COMPAT_MIRROR"
-    echo "$url"
-}
-
 # One builder at a time, holding the lock exclusively; a container holds
 # it shared (its overlay's lower layer must not change under it).
 tree_locked() {
@@ -286,7 +257,7 @@ build_tree() {
         return
     fi
     local url tmp=$TREE.tmp t0=$SECONDS
-    url=$(mirror_url)
+    url=$(debian_mirror "${LOGMON_COMPAT_MIRROR:-}" LOGMON_COMPAT_MIRROR)
     say "building the Debian 11 tree $TREE from $url (once; under a minute)"
     building=1
     unmount_below "$tmp"

@@ -65,23 +65,9 @@ die() {
 work=$(mktemp -d /tmp/logmon-systest.XXXXXX)
 building=0 # 1 while this run builds $TREE.tmp (which cleanup then removes)
 
-# Unmount whatever a failed debootstrap/chroot left mounted below $1.
-unmount_below() {
-    local dir=$1 mnt
-    [ -d "$dir" ] || return 0
-    findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r |
-        while read -r mnt; do umount -l "$mnt" || true; done
-}
-
-cleanup() {
-    local status=$?
-    if [ "$building" = 1 ]; then
-        unmount_below "$TREE.tmp"
-        rm -rf --one-file-system "$TREE.tmp"
-    fi
-    rm -rf --one-file-system "$work"
-    exit "$status"
-}
+# unmount_below, cleanup (the trap below) and debian_mirror
+# shellcheck source=tests/lib/debian-tree.sh
+. tests/lib/debian-tree.sh
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -94,25 +80,6 @@ need_tools() {
     timeout 300 apt-get update -qq
     DEBIAN_FRONTEND=noninteractive timeout 600 \
         apt-get install -y -qq debootstrap systemd-container dpkg-dev >/dev/null
-}
-
-# The Debian mirror this machine's apt already uses (never hard-coded here):
-# the first URI of /etc/apt/sources.list.d/*.sources (deb822) or of a `deb`
-# line in /etc/apt/sources.list*, skipping the security archive.
-mirror_url() {
-    if [ -n "${LOGMON_SYSTEST_MIRROR:-}" ]; then
-        echo "$LOGMON_SYSTEST_MIRROR"
-        return
-    fi
-    local url
-    url=$({
-        cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-            awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }'
-        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-            sed -n 's/\[[^]]*\]//; s/^[[:space:]]*deb[[:space:]]\+\([^[:space:]]\+\).*/\1/p'
-    } | grep -E '^https?://' | grep -v security | head -n1) || true
-    [ -n "$url" ] || die "no Debian mirror found in /etc/apt/sources.list*; set LOGMON_SYSTEST_MIRROR"
-    echo "$url"
 }
 
 # --- the cached Debian tree ---------------------------------------------------
@@ -134,7 +101,7 @@ build_tree() {
         return
     fi
     local url tmp=$TREE.tmp t0=$SECONDS
-    url=$(mirror_url)
+    url=$(debian_mirror "${LOGMON_SYSTEST_MIRROR:-}" LOGMON_SYSTEST_MIRROR)
     say "building $TREE from $url (once; about a minute)"
     building=1
     unmount_below "$tmp"

@@ -59,42 +59,11 @@ command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null ||
 work=$(mktemp -d /tmp/logmon-corpus.XXXXXX)
 building=0
 
-unmount_below() {
-    local dir=$1 mnt
-    [ -d "$dir" ] || return 0
-    findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r |
-        while read -r mnt; do umount -l "$mnt" || true; done
-}
-
-cleanup() {
-    local status=$?
-    if [ "$building" = 1 ]; then
-        unmount_below "$TREE.tmp"
-        rm -rf --one-file-system "$TREE.tmp"
-    fi
-    rm -rf --one-file-system "$work"
-    exit "$status"
-}
+# unmount_below, cleanup (the trap below) and debian_mirror
+# shellcheck source=tests/lib/debian-tree.sh
+. "$HERE/../lib/debian-tree.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# The Debian mirror this machine's apt already uses (never written into the
-# repository): the first URI in /etc/apt/sources.list*, not the security one.
-mirror_url() {
-    if [ -n "${LOGMON_CORPUS_MIRROR:-}" ]; then
-        echo "$LOGMON_CORPUS_MIRROR"
-        return
-    fi
-    local url
-    url=$({
-        cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-            awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }'
-        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-            sed -n 's/\[[^]]*\]//; s/^[[:space:]]*deb[[:space:]]\+\([^[:space:]]\+\).*/\1/p'
-    } | grep -E '^https?://' | grep -v security | head -n1) || true
-    [ -n "$url" ] || die "no Debian mirror in /etc/apt/sources.list*; set LOGMON_CORPUS_MIRROR"
-    echo "$url"
-}
 
 build_tree() {
     if [ -e "$TREE/$DONE_MARK" ]; then
@@ -102,7 +71,7 @@ build_tree() {
         return
     fi
     local url tmp=$TREE.tmp t0=$SECONDS
-    url=$(mirror_url)
+    url=$(debian_mirror "${LOGMON_CORPUS_MIRROR:-}" LOGMON_CORPUS_MIRROR)
     say "building $TREE (once; a few minutes)"
     building=1
     unmount_below "$tmp"
