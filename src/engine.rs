@@ -16,7 +16,7 @@ use crate::batch::{Alert, MAX_MESSAGE};
 use crate::identity::OwnIdentity;
 use crate::mail::RuleInfo;
 use crate::position::Mark;
-use crate::rules::{Fields, Rules, Threshold, Verdict};
+use crate::rules::{Fields, Rule, Rules, Threshold, Verdict};
 use std::collections::VecDeque;
 
 /// `by` values followed per threshold rule.
@@ -79,11 +79,41 @@ impl Engine {
         engine
     }
 
-    /// New rules (SIGHUP): counters and threshold windows start afresh.
+    /// New rules (SIGHUP): counters start afresh. A threshold rule that
+    /// counts as before (same conditions, threshold, `by` and `to`) keeps
+    /// its windows and the entries they hold back: a reload must not
+    /// forget N-1 of N (the saved position would pass them, so not even a
+    /// restart would see them again).
     pub fn set_rules(&mut self, rules: Rules) {
         self.hits = vec![0; rules.matches.len()];
         self.silenced = vec![0; rules.ignores.len()];
-        self.windows = rules.matches.iter().map(|_| Vec::new()).collect();
+        let mut old: Vec<(Option<String>, Vec<Window>)> = self
+            .rules
+            .matches
+            .iter()
+            .map(counting)
+            .zip(std::mem::take(&mut self.windows))
+            .collect();
+        self.windows = rules
+            .matches
+            .iter()
+            .enumerate()
+            .map(|(rule, r)| {
+                let Some(same) = counting(r) else {
+                    return Vec::new();
+                };
+                let Some((sig, kept)) = old.iter_mut().find(|(s, _)| s.as_ref() == Some(&same))
+                else {
+                    return Vec::new();
+                };
+                *sig = None;
+                let mut kept = std::mem::take(kept);
+                for (alert, _) in kept.iter_mut().flat_map(|w| w.waiting.iter_mut()) {
+                    alert.rule = rule;
+                }
+                kept
+            })
+            .collect();
         self.infos = rules
             .matches
             .iter()
@@ -246,6 +276,16 @@ impl Engine {
         let max = self.priority;
         max >= 7 || matches!(entry.field("PRIORITY"), Some(&[d]) if d >= b'0' && d <= b'0' + max)
     }
+}
+
+/// How a threshold rule counts, as text (None without a threshold): a
+/// reloaded rule with the same text goes on with the old one's windows.
+fn counting(rule: &Rule) -> Option<String> {
+    let t = rule.threshold?;
+    Some(format!(
+        "{t:?} {:?} {:?} {:?}",
+        rule.by, rule.to, rule.conditions
+    ))
 }
 
 /// The unit an entry is about, as mails and `--stats` name it.
@@ -453,6 +493,33 @@ mod tests {
         assert!(restart("b", 110 * s, 7, &mut e).is_empty());
         assert_eq!(e.holds().map(|m| m.seq).collect::<Vec<_>>(), [6, 7]);
         assert_eq!(restart("b", 115 * s, 8, &mut e), [6, 7, 8]);
+    }
+
+    #[test]
+    fn a_reload_keeps_the_windows_of_rules_that_count_as_before() {
+        let text = "[match]\nMESSAGE ~ Scheduled restart\nthreshold = 3 within 60s\nby = UNIT\n";
+        let mut e = engine_with(text, nobody());
+        let s = 1_000_000;
+        assert!(restart("a", 0, 1, &mut e).is_empty());
+        assert!(restart("a", s, 2, &mut e).is_empty());
+        // The same rule, now second and named: it goes on counting.
+        let before = "[match]\nname = other\nMESSAGE ~ unrelated\n";
+        let reloaded = format!("{before}[match]\nname = loop\n{}", &text[8..]);
+        e.set_rules(engine_with(&reloaded, nobody()).rules);
+        assert_eq!(e.holds().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+        let mut x = entry(&[
+            ("MESSAGE", "x.service: Scheduled restart job"),
+            ("PRIORITY", "6"),
+            ("UNIT", "a"),
+        ]);
+        let alerts = e.on_entry(&mut x, 3, 2 * s);
+        let got: Vec<(u64, usize)> = alerts.iter().map(|(a, m)| (m.seq, a.rule)).collect();
+        // ... and the held alerts are the reloaded rule's (index 1 now).
+        assert_eq!(got, [(1, 1), (2, 1), (3, 1)]);
+        // A changed threshold counts afresh.
+        assert!(restart("b", 3 * s, 4, &mut e).is_empty());
+        e.set_rules(engine_with(&text.replace("3 within", "4 within"), nobody()).rules);
+        assert_eq!(e.holds().count(), 0);
     }
 
     #[test]

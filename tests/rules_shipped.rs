@@ -2,7 +2,8 @@
 //! for, through the real binary: systemd's "unit failed" line names the
 //! unit, not init.scope; PRIORITY <= 3 alerts without a keyword; the crash
 //! loop rule alerts at its threshold, not below, and what a threshold
-//! window holds survives a restart (SIGTERM and SIGKILL).
+//! window holds survives a restart (SIGTERM, SIGKILL, --once runs) and a
+//! reload (SIGHUP).
 
 mod common;
 
@@ -334,8 +335,8 @@ fn send_restart(jd: &Journald, unit: &str, k: usize) {
     ]);
 }
 
-/// N-1 restarts, logmon stopped (by `how`), started again, the N-th
-/// restart: one mail carrying all N.
+/// N-1 restarts, logmon stopped (`how`: TERM or KILL) and started again,
+/// or reloaded (HUP), the N-th restart: one mail carrying all N.
 fn threshold_window_survives(how: &str) {
     let (n, _) = shipped_crash_loop_threshold();
     let jd = Journald::start(&unique_name("thold"));
@@ -373,12 +374,22 @@ fn threshold_window_survives(how: &str) {
         "{} restarts alerted below the threshold of {n}",
         n - 1
     );
+    let mut lm = lm;
     match how {
-        "TERM" => assert_eq!(lm.stop(), 0),
-        _ => lm.kill9(),
+        "HUP" => {
+            run_ok(std::process::Command::new("kill").args(["-HUP", &lm.pid().to_string()]));
+            lm.wait_stderr("reloaded", WAIT);
+        }
+        "TERM" => {
+            assert_eq!(lm.stop(), 0);
+            lm = start_shipped(&conf, &jd, dir.path());
+        }
+        _ => {
+            lm.kill9();
+            lm = start_shipped(&conf, &jd, dir.path());
+        }
     }
 
-    let lm = start_shipped(&conf, &jd, dir.path());
     send_restart(&jd, &unit, n);
     let with_unit = |mails: &[String]| {
         mails
@@ -534,4 +545,9 @@ fn a_core_dump_mails_the_unit_that_crashed() {
         body.contains(" web1 imgconv.service[1115]: Process 1112 (python3) of user 0 dumped core."),
         "{body}"
     );
+}
+
+#[test]
+fn a_threshold_window_survives_sighup() {
+    threshold_window_survives("HUP");
 }
