@@ -376,12 +376,28 @@ impl Batcher {
         self.window_free_ms() <= now_ms
     }
 
+    /// When the hourly cap next allows a mail (0: now).
+    pub fn rate_free_at_ms(&self) -> u64 {
+        self.window_free_ms()
+    }
+
+    /// A mail of another kind (an `[expect]` mail) went to the same
+    /// recipients: it counts against the same hourly cap.
+    pub fn count_sent(&mut self, now_ms: u64) {
+        self.sent_ms.push_back(now_ms);
+        self.prune(now_ms);
+    }
+
     /// The mail taken by `begin` was accepted.
     pub fn delivered(&mut self, now_ms: u64) {
         self.in_flight = false;
         self.failures = 0;
         self.retry_at_ms = 0;
         self.sent_ms.push_back(now_ms);
+        self.prune(now_ms);
+    }
+
+    fn prune(&mut self, now_ms: u64) {
         while self.sent_ms.front().is_some_and(|&t| t + HOUR_MS <= now_ms)
             || self.sent_ms.len() > self.policy.max_per_hour as usize
         {

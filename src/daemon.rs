@@ -39,6 +39,9 @@ const EXIT_GRACE_MS: u64 = 5000;
 /// Without an inotify fd, or while a namespace has no files yet, look
 /// again this often.
 const FALLBACK_POLL_MS: u64 = 2000;
+/// With `[expect]` clocks running, look at the wall clock at least this
+/// often.
+const EXPECT_RECHECK_MS: u64 = 60_000;
 /// A self-alert of one kind at most this often (each is logged always).
 const NOTICE_INTERVAL_MS: u64 = 3_600_000;
 
@@ -102,15 +105,17 @@ impl Route {
         self.job.is_none() && self.outbox.is_due(now_ms)
     }
 
-    /// An `[expect]` mail may start now. They are not batched and not
-    /// counted against the hourly cap: each clock makes at most one
-    /// missing and one resolved mail per absence.
+    /// An `[expect]` mail may start now. Each is a message of its own (a
+    /// thread per clock), not batched, but counted against the route's
+    /// hourly cap like any mail: a collector that goes quiet for a fleet
+    /// must not mail once per host at once.
     fn notice_due(&self, now_ms: u64) -> bool {
-        self.job.is_none() && !self.notices.is_empty() && now_ms >= self.notice_retry_at_ms
+        self.notice_due_at_ms().is_some_and(|t| t <= now_ms)
     }
 
     fn notice_due_at_ms(&self) -> Option<u64> {
-        (self.job.is_none() && !self.notices.is_empty()).then_some(self.notice_retry_at_ms)
+        (self.job.is_none() && !self.notices.is_empty())
+            .then(|| self.notice_retry_at_ms.max(self.outbox.rate_free_at_ms()))
     }
 }
 
@@ -245,6 +250,12 @@ impl Daemon {
             },
         };
         if self.history.is_none() {
+            if !self.engine.rules.expects.is_empty() && self.config.state_file.is_none() {
+                log!(
+                    WARNING,
+                    "[expect] rules without a state_file forget their clocks at each exit: with --once from cron nothing is ever missing"
+                );
+            }
             self.expects.restore(resume.expects);
             self.expects
                 .set_rules(&self.engine.rules.expects, sys::realtime_usec());
@@ -347,6 +358,9 @@ impl Daemon {
         if self.engine.rules.expects.is_empty() {
             return;
         }
+        // A host with a clock in the future (a `directory =` source keeps
+        // the sender's times) must not make every clock look overdue.
+        let usec = usec.min(sys::realtime_usec());
         // An absence that ends with this very entry was an absence all
         // the same: the time first, then the match.
         self.tick_expects(usec);
@@ -599,6 +613,7 @@ impl Daemon {
                 if let Some(notice) = route.notices.pop_front() {
                     self.expects.delivered(&notice);
                 }
+                route.outbox.count_sent(now_ms);
                 self.stats.mails += 1;
                 self.maybe_save(now_ms, true);
             }
@@ -630,7 +645,10 @@ impl Daemon {
             self.reader.count(),
             s.alerts,
             s.mails,
-            self.routes.iter().map(|r| r.outbox.unsent()).sum::<u64>()
+            self.routes
+                .iter()
+                .map(|r| r.outbox.unsent() + r.notices.len() as u64)
+                .sum::<u64>()
         );
         if s.lost > 0 {
             status.push_str(&format!("; {} entries lost unread", s.lost));
@@ -823,11 +841,14 @@ impl Daemon {
             }
             // The next `[expect]` absence, in wall time.
             let wall = sys::realtime_usec();
-            wake_at(
-                self.expects
-                    .next_due_usec()
-                    .map(|due| now + due.saturating_sub(wall).div_ceil(1000)),
-            );
+            // At most a minute ahead: a wall clock that jumps (resume
+            // from suspend, an NTP step) moves the due time.
+            wake_at(self.expects.next_due_usec().map(|due| {
+                now + due
+                    .saturating_sub(wall)
+                    .div_ceil(1000)
+                    .min(EXPECT_RECHECK_MS)
+            }));
             wake_at(self.save_deadline_ms());
             wake_at(self.watchdog.as_ref().map(sys::Watchdog::due_ms));
             let timeout = deadline.map(|d| d.saturating_sub(now));

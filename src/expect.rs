@@ -95,7 +95,16 @@ struct Live {
     missing_queued: Option<String>,
     /// A resolved mail is made but not yet delivered.
     resolving: bool,
+    /// While resolving: the clock as it was before the match that ended
+    /// the absence. That is what the state file keeps until the resolved
+    /// mail is out, so a restart, reading the held entry again, finds the
+    /// absence again (and mails its missing mail if that was not out yet).
+    before: Option<(u64, bool)>,
 }
+
+/// Host names kept per clock at most (a journal field can be 64 KiB; the
+/// state file holds every clock).
+const MAX_HOST: usize = 255;
 
 pub struct Expects {
     watches: Vec<Watch>,
@@ -140,6 +149,7 @@ impl Expects {
                 clock,
                 missing_queued: None,
                 resolving: false,
+                before: None,
             })
             .collect();
         self.refresh();
@@ -160,9 +170,48 @@ impl Expects {
                 pinned_host: pinned_host(r),
             })
             .collect();
-        let watches = &self.watches;
-        self.clocks
-            .retain(|l| watches.iter().any(|w| w.label == l.clock.rule));
+        let (watches, per_host, local) = (&self.watches, self.per_host, &self.local_host);
+        let kept = |l: &Live| match watches.iter().find(|w| w.label == l.clock.rule) {
+            None => false,
+            // A heartbeat pinned to one host: other hosts' clocks are of
+            // an earlier version of the rule and could never resolve.
+            Some(w) if per_host => w.pinned_host.as_ref().is_none_or(|h| *h == l.clock.host),
+            Some(_) => true,
+        };
+        for l in self.clocks.iter().filter(|l| !kept(l)) {
+            if l.clock.missing.is_some() {
+                crate::log::log!(
+                    crate::log::NOTICE,
+                    "[expect] {} on {} is no longer configured (renamed, moved or removed); its open absence is forgotten, no resolved mail will follow",
+                    l.clock.rule,
+                    l.clock.host
+                );
+            }
+        }
+        self.clocks.retain(|l| kept(l));
+        if !per_host {
+            // One clock per rule, named after this machine, also when its
+            // name changed since the state file was written.
+            let current: Vec<String> = self
+                .clocks
+                .iter()
+                .filter(|l| l.clock.host == *local)
+                .map(|l| l.clock.rule.clone())
+                .collect();
+            let mut seen: Vec<String> = Vec::new();
+            self.clocks.retain(|l| {
+                let keep = if current.contains(&l.clock.rule) {
+                    l.clock.host == *local
+                } else {
+                    !seen.contains(&l.clock.rule)
+                };
+                seen.push(l.clock.rule.clone());
+                keep
+            });
+            for l in &mut self.clocks {
+                l.clock.host.clone_from(local);
+            }
+        }
         for i in 0..self.watches.len() {
             let host = match (&self.watches[i].pinned_host, self.per_host) {
                 (_, false) => Some(self.local_host.clone()),
@@ -180,7 +229,16 @@ impl Expects {
 
     /// What the state file keeps.
     pub fn clocks(&self) -> Vec<Clock> {
-        self.clocks.iter().map(|l| l.clock.clone()).collect()
+        self.clocks
+            .iter()
+            .map(|l| {
+                let mut c = l.clock.clone();
+                if let Some((since, seen)) = l.before {
+                    (c.since_usec, c.seen) = (since, seen);
+                }
+                c
+            })
+            .collect()
     }
 
     /// An entry at `usec` matched `[expect]` rule `rule`; `host` is its
@@ -196,10 +254,16 @@ impl Expects {
         if rule >= self.watches.len() {
             return None;
         }
-        let host = if self.per_host {
-            host.to_string()
-        } else {
+        let host = if !self.per_host {
             self.local_host.clone()
+        } else if host.is_empty() {
+            "-".to_string()
+        } else {
+            let mut end = host.len().min(MAX_HOST);
+            while !host.is_char_boundary(end) {
+                end -= 1;
+            }
+            host[..end].to_string()
         };
         let i = match self.find(rule, &host) {
             Some(i) => i,
@@ -220,6 +284,7 @@ impl Expects {
             return None;
         };
         live.resolving = true;
+        live.before = Some((before, was_seen));
         let (alert, mark) = entry();
         let mut notice = self.notice(rule, host, Kind::Resolved { reply_to }, usec);
         notice.since_usec = before;
@@ -243,7 +308,10 @@ impl Expects {
             };
             let live = &self.clocks[i];
             let quiet = live.clock.missing.is_none() && live.missing_queued.is_none();
-            let due = live.clock.since_usec + self.watches[rule].within_usec;
+            let due = live
+                .clock
+                .since_usec
+                .saturating_add(self.watches[rule].within_usec);
             if quiet && !live.resolving && now_usec >= due {
                 let (host, since, seen) = (
                     live.clock.host.clone(),
@@ -275,7 +343,11 @@ impl Expects {
                 let quiet = live.clock.missing.is_none()
                     && live.missing_queued.is_none()
                     && !live.resolving;
-                quiet.then(|| live.clock.since_usec + self.watches[rule].within_usec)
+                quiet.then(|| {
+                    live.clock
+                        .since_usec
+                        .saturating_add(self.watches[rule].within_usec)
+                })
             })
             .min();
     }
@@ -299,6 +371,7 @@ impl Expects {
             }
             Kind::Resolved { reply_to } => {
                 live.resolving = false;
+                live.before = None;
                 if live.clock.missing.as_deref() == Some(reply_to) {
                     live.clock.missing = None;
                 }
@@ -346,6 +419,7 @@ impl Expects {
             },
             missing_queued: None,
             resolving: false,
+            before: None,
         });
         Some(self.clocks.len() - 1)
     }
@@ -639,5 +713,102 @@ mod tests {
         assert_ne!(n[0].message_id, n[1].message_id);
         assert_eq!(n[0].message_id, "<logmon.9.9.1@localhost>");
         assert_eq!(id_host("web1.example.org"), "web1.example.org");
+    }
+
+    #[test]
+    fn a_restart_while_resolving_finds_the_absence_again() {
+        let rules = [rule("backup", 10 * S, None)];
+        let mut e = local(&rules, 0);
+        // Missing at 10 s, sendmail failing: not delivered.
+        let m = e.tick(10 * S).remove(0);
+        // The heartbeat returns at 50 s; its resolved mail waits too.
+        let r = e.matched(0, "x", 50 * S, entry(50 * S)).expect("resolved");
+        // Saved now, the clock is as before the match.
+        let saved = e.clocks();
+        assert_eq!((saved[0].since_usec, saved[0].missing.clone()), (0, None));
+        // Restart, reading again from the held entry: missing, resolved.
+        let mut again = Expects::new(false, "web1".into(), "3.4".into());
+        again.restore(saved);
+        again.set_rules(&rules, 60 * S);
+        let missing = again.tick(50 * S);
+        assert_eq!(missing.len(), 1, "the outage is reported after all");
+        let resolved = again.matched(0, "x", 50 * S, entry(50 * S));
+        assert!(resolved.is_some());
+        // Delivered both before the restart: the clock moves on.
+        e.delivered(&m);
+        e.delivered(&r);
+        assert_eq!(e.clocks()[0].since_usec, 50 * S);
+        assert_eq!(e.clocks()[0].missing, None);
+    }
+
+    #[test]
+    fn a_delivered_missing_mail_stays_on_record_while_resolving() {
+        let rules = [rule("backup", 10 * S, None)];
+        let mut e = local(&rules, 0);
+        let m = e.tick(10 * S).remove(0);
+        e.delivered(&m);
+        e.matched(0, "x", 50 * S, entry(50 * S)).expect("resolved");
+        let saved = e.clocks();
+        assert_eq!(saved[0].missing.as_deref(), Some(m.message_id.as_str()));
+        let mut again = Expects::new(false, "web1".into(), "3.4".into());
+        again.restore(saved);
+        again.set_rules(&rules, 60 * S);
+        assert!(again.tick(50 * S).is_empty(), "no second missing mail");
+        let r = again
+            .matched(0, "x", 50 * S, entry(50 * S))
+            .expect("resolves");
+        assert_eq!(
+            r.kind,
+            Kind::Resolved {
+                reply_to: m.message_id
+            }
+        );
+    }
+
+    #[test]
+    fn a_renamed_machine_keeps_one_clock_under_its_new_name() {
+        let rules = [rule("backup", 10 * S, None)];
+        let mut e = local(&rules, 0);
+        e.matched(0, "x", 5 * S, entry(5 * S));
+        let mut renamed = Expects::new(false, "newname".into(), "3.4".into());
+        renamed.restore(e.clocks());
+        renamed.set_rules(&rules, 7 * S);
+        let clocks = renamed.clocks();
+        assert_eq!(clocks.len(), 1);
+        assert_eq!(
+            (clocks[0].host.as_str(), clocks[0].since_usec),
+            ("newname", 5 * S)
+        );
+        renamed.matched(0, "x", 12 * S, entry(12 * S));
+        assert!(
+            renamed.tick(20 * S).is_empty(),
+            "matches keep the one clock alive"
+        );
+    }
+
+    #[test]
+    fn a_pinned_host_drops_the_clocks_of_other_hosts() {
+        let mut e = Expects::new(true, "logs".into(), "1".into());
+        e.set_rules(&[rule("db", 10 * S, Some("db1"))], 0);
+        e.set_rules(&[rule("db", 10 * S, Some("db2"))], S);
+        let hosts: Vec<String> = e.clocks().into_iter().map(|c| c.host).collect();
+        assert_eq!(hosts, ["db2"]);
+    }
+
+    #[test]
+    fn long_and_empty_host_names_are_bounded() {
+        let mut e = Expects::new(true, "logs".into(), "1".into());
+        e.set_rules(&[rule("backup", 10 * S, None)], 0);
+        e.matched(0, &"é".repeat(1000), S, entry(S));
+        e.matched(0, "", S, entry(S));
+        let hosts: Vec<usize> = e.clocks().iter().map(|c| c.host.len()).collect();
+        assert_eq!(hosts, [254, 1]);
+        assert_eq!(e.clocks()[1].host, "-");
+        // A time near the end of u64 neither panics nor wraps.
+        let mut e = Expects::new(true, "logs".into(), "1".into());
+        e.set_rules(&[rule("backup", 10 * S, None)], 0);
+        e.matched(0, "far", u64::MAX - 1, entry(u64::MAX - 1));
+        assert!(e.tick(u64::MAX - 1).is_empty());
+        assert_eq!(e.next_due_usec(), Some(u64::MAX));
     }
 }

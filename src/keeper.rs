@@ -139,8 +139,9 @@ impl Keeper {
                 resume_usec,
                 why,
             } => Resume {
-                // The clocks are lost with the file: they start again now
-                // (a missing mail may come late, never twice for nothing).
+                // The clocks are lost with the file: they start again now.
+                // An absence already mailed gets no resolved mail, and one
+                // still going is mailed again once `within` passes.
                 expects: Vec::new(),
                 start: Start::Time(resume_usec),
                 usec: None,

@@ -623,7 +623,7 @@ pub fn compose_expect(
     // One string per body line: a name holding a newline shows as `\n`.
     let mut lines = match &notice.kind {
         Kind::Missing => vec![
-            format!("No entry matched {on} for {within} (within = {within}): {last}."),
+            format!("No entry matched {on} for {within}: {last}."),
             String::new(),
             format!("logmon mails \"[RESOLVED] {on}\" when one arrives."),
         ],
@@ -1248,7 +1248,7 @@ mod tests {
         assert!(!m.contains("In-Reply-To"), "{m}");
         let body = split(&m).1;
         assert!(
-            body.starts_with("No entry matched nightly backup on web1 for 1d 2h (within = 1d 2h): the last one was at T1700000000.\n"),
+            body.starts_with("No entry matched nightly backup on web1 for 1d 2h: the last one was at T1700000000.\n"),
             "{body}"
         );
         assert!(

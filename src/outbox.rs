@@ -87,6 +87,17 @@ impl Outbox {
         self.batcher.rate_allows(now_ms)
     }
 
+    /// When the hourly cap next allows a mail (0: now).
+    pub fn rate_free_at_ms(&self) -> u64 {
+        self.batcher.rate_free_at_ms()
+    }
+
+    /// An `[expect]` mail to the same recipients was accepted: it counts
+    /// against the same cap.
+    pub fn count_sent(&mut self, now_ms: u64) {
+        self.batcher.count_sent(now_ms);
+    }
+
     /// Take the collected mail for delivery.
     pub fn begin(&mut self) -> &Pending {
         let pending = self.batcher.begin();
@@ -236,5 +247,20 @@ mod tests {
         security.add(alert("sudo again"), &mark(7), 6600);
         assert_eq!(security.due_at_ms(), Some(7600));
         assert_eq!(position(&ops, &security, 8), Start::At("c6".into()));
+    }
+
+    #[test]
+    fn expect_mails_count_against_the_hourly_cap() {
+        let mut o = Outbox::new(Policy {
+            batch_ms: 0,
+            max_per_hour: 2,
+            retry_ms: 1000,
+        });
+        assert_eq!(o.rate_free_at_ms(), 0);
+        o.count_sent(10);
+        o.count_sent(20);
+        assert_eq!(o.rate_free_at_ms(), 10 + 3_600_000);
+        o.add(alert("a"), &mark(1), 30);
+        assert_eq!(o.due_at_ms(), Some(10 + 3_600_000), "alerts wait too");
     }
 }
