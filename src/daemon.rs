@@ -305,6 +305,9 @@ impl Daemon {
             }
             if let Some(history) = &mut self.history {
                 history.entry(usec);
+                for rule in self.engine.expected(&mut self.reader.entry()) {
+                    history.expected(rule, usec);
+                }
                 if alerts.iter().any(|(_, held)| held.seq == seq) {
                     history.alert(&mut self.reader.entry());
                 }

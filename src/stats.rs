@@ -56,6 +56,16 @@ pub struct Stats {
     counts: HashMap<Key, u64>,
     /// Alerts beyond [`MAX_TEMPLATES`] distinct templates.
     uncounted: u64,
+    /// Per `[expect]` rule: entries it matched, the last one's time and
+    /// the longest gap between two (what `within` must exceed).
+    expects: Vec<Heard>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Heard {
+    matched: u64,
+    last_usec: Option<u64>,
+    longest_gap_usec: u64,
 }
 
 impl Stats {
@@ -94,6 +104,19 @@ impl Stats {
     }
 
     /// The report; `hits` and `silenced` per rule as the engine counted.
+    /// An entry at `usec` matched `[expect]` rule `rule`.
+    pub fn expected(&mut self, rule: usize, usec: u64) {
+        if self.expects.len() <= rule {
+            self.expects.resize(rule + 1, Heard::default());
+        }
+        let h = &mut self.expects[rule];
+        h.matched += 1;
+        if let Some(last) = h.last_usec {
+            h.longest_gap_usec = h.longest_gap_usec.max(usec.saturating_sub(last));
+        }
+        h.last_usec = Some(h.last_usec.map_or(usec, |l| l.max(usec)));
+    }
+
     pub fn report(
         &self,
         rules: &Rules,
@@ -115,8 +138,28 @@ impl Stats {
         for (rule, n) in rules.ignores.iter().zip(silenced) {
             let _ = writeln!(r, "{n:>10}  {}", shown(rule));
         }
+        let heard = |i: usize| self.expects.get(i).cloned().unwrap_or_default();
+        if !rules.expects.is_empty() {
+            let _ = writeln!(
+                r,
+                "\n[expect] rules, entries each one matched, the longest gap between two, the last:"
+            );
+            for (i, rule) in rules.expects.iter().enumerate() {
+                let h = heard(i);
+                let last = h.last_usec.map_or("never".to_string(), time);
+                let _ = writeln!(
+                    r,
+                    "{:>10}  {}: longest gap {}, last {last}",
+                    h.matched,
+                    shown(rule),
+                    crate::mail::duration(h.longest_gap_usec)
+                );
+            }
+        }
+        let expect_counts: Vec<u64> = (0..rules.expects.len()).map(|i| heard(i).matched).collect();
         let never: Vec<String> = (rules.matches.iter().zip(hits))
             .chain(rules.ignores.iter().zip(silenced))
+            .chain(rules.expects.iter().zip(&expect_counts))
             .filter(|(_, &n)| n == 0)
             .map(|(rule, _)| shown(rule))
             .collect();
@@ -475,5 +518,33 @@ mod tests {
             template: template("x"),
         };
         assert!(ignore_block(&odd).contains("SYSLOG_IDENTIFIER ~ ^ odd\\x{a}$"));
+    }
+
+    #[test]
+    fn expect_rules_report_matches_their_longest_gap_and_never() {
+        let c = crate::config::Config::parse(
+            std::path::Path::new("t.conf"),
+            b"[expect]\nname = backup\nMESSAGE = done\nwithin = 1d\n[expect]\nname = typo\nMESSAGE = dnoe\nwithin = 1d\n",
+        )
+        .expect("valid");
+        let mut s = Stats::default();
+        let h = 3_600_000_000;
+        for t in [0, 24 * h, 49 * h, 73 * h] {
+            s.entry(t);
+            s.expected(0, t);
+        }
+        let report = s.report(&c.rules, &[], &[], &|t| format!("T{}", t / h));
+        assert!(
+            report.contains("         4  backup (t.conf:1): longest gap 1d 1h, last T73\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("         0  typo (t.conf:5): longest gap 0s, last never\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("rules that never held (1; a typo?):\n  typo (t.conf:5)\n"),
+            "{report}"
+        );
     }
 }
