@@ -23,10 +23,17 @@ pub struct Plan {
     fields: FieldSet,
     matches: Vec<Vec<Check>>,
     ignores: Vec<Vec<Check>>,
+    /// Per `[match]` rule: the screen of a check that holds only if the
+    /// screen found one of its literals (a `=` test, a `~` regex), or
+    /// [`NO_GATE`]. Once that screen has found nothing in an entry, the
+    /// rule is passed over at once.
+    gates: Vec<usize>,
     screens: Vec<Screen>,
     /// Literals of all screens: one bit each per entry.
     literals: usize,
 }
+
+const NO_GATE: usize = usize::MAX;
 
 /// One condition of a rule, as the plan evaluates it.
 struct Check {
@@ -63,6 +70,7 @@ struct Screen {
     singles: Vec<usize>,
 }
 
+#[inline(always)]
 fn pair_key(a: u8, b: u8) -> usize {
     (LOWER[a as usize] as usize) << 8 | LOWER[b as usize] as usize
 }
@@ -88,6 +96,8 @@ pub struct Scratch {
     read: bool,
     values: Vec<Value>,
     screened: Vec<bool>,
+    /// Per screen: how many of its literals it found.
+    hits: Vec<u32>,
     found: Vec<u64>,
 }
 
@@ -219,9 +229,12 @@ impl Screen {
         self.anchored.sort_unstable();
     }
 
-    fn set(&self, index: usize, found: &mut [u64]) {
+    /// Mark literal `index` found; 1 if it was not yet.
+    fn set(&self, index: usize, found: &mut [u64]) -> u32 {
         let bit = self.literals[index].2;
+        let new = found[bit / 64] & (1 << (bit % 64)) == 0;
         found[bit / 64] |= 1 << (bit % 64);
+        u32::from(new)
     }
 
     /// Whether literal `index` occurs at `start` of `hay`.
@@ -234,17 +247,18 @@ impl Screen {
         }
     }
 
-    /// Set the bit of every literal that occurs in `hay`.
-    fn scan(&self, hay: &[u8], found: &mut [u64]) {
+    /// Set the bit of every literal that occurs in `hay`; how many do.
+    fn scan(&self, hay: &[u8], found: &mut [u64]) -> u32 {
+        let mut hits = 0;
         for &index in &self.singles {
             if (0..hay.len()).any(|i| self.at(index, hay, i)) {
-                self.set(index, found);
+                hits += self.set(index, found);
             }
         }
         let pairs: &[u64; 1024] = &self.pairs;
         let mut prev = match hay.first() {
             Some(&b) => LOWER[b as usize] as usize,
-            None => return,
+            None => return hits,
         };
         for i in 1..hay.len() {
             let cur = LOWER[hay[i] as usize] as usize;
@@ -260,11 +274,12 @@ impl Screen {
                 }
                 if let Some(start) = (i - 1).checked_sub(offset) {
                     if self.at(index, hay, start) {
-                        self.set(index, found);
+                        hits += self.set(index, found);
                     }
                 }
             }
         }
+        hits
     }
 }
 
@@ -276,7 +291,21 @@ impl Plan {
             keys: Vec::new(),
             literals: 0,
         };
-        let matches = rules.matches.iter().map(|r| b.checks(r, false)).collect();
+        let matches: Vec<Vec<Check>> = rules.matches.iter().map(|r| b.checks(r, false)).collect();
+        let gates = matches
+            .iter()
+            .zip(&rules.matches)
+            .map(|(checks, r)| {
+                let gate = checks.iter().find_map(|c| match &c.how {
+                    How::Contains { screen, .. } => Some(*screen),
+                    How::Screened { screen, .. } => {
+                        matches!(r.conditions[c.condition].test, Test::Regex(..)).then_some(*screen)
+                    }
+                    How::Plain => None,
+                });
+                gate.unwrap_or(NO_GATE)
+            })
+            .collect();
         let ignores = rules.ignores.iter().map(|r| b.checks(r, true)).collect();
         for s in &mut b.screens {
             s.finish();
@@ -285,6 +314,7 @@ impl Plan {
             fields: FieldSet::new(b.fields),
             matches,
             ignores,
+            gates,
             screens: b.screens,
             literals: b.literals,
         }
@@ -297,13 +327,18 @@ impl Plan {
         s.values.resize(self.fields.names.len(), Value::Missing);
         s.screened.clear();
         s.screened.resize(self.screens.len(), false);
+        s.hits.clear();
+        s.hits.resize(self.screens.len(), 0);
         s.found.clear();
         s.found.resize(self.literals.div_ceil(64), 0);
         s.bytes.clear();
         let holds = Plan::holds;
-        let Some(matched) = (0..rules.matches.len())
-            .find(|&i| holds(self, &self.matches[i], &rules.matches[i], entry, s))
-        else {
+        let gates: &[usize] = &self.gates;
+        let Some(matched) = (0..rules.matches.len()).find(|&i| {
+            let g = gates[i];
+            let closed = g != NO_GATE && s.screened[g] && s.hits[g] == 0;
+            !closed && holds(self, &self.matches[i], &rules.matches[i], entry, s)
+        }) else {
             return Verdict::Pass;
         };
         if let Some(ignore) = (0..rules.ignores.len())
@@ -325,6 +360,7 @@ impl Plan {
 
     /// Whether all checks hold: first what the values and screens tell
     /// cheaply, then, if no check failed on that, the regexes.
+    #[inline(always)]
     fn holds(
         &self,
         checks: &[Check],
@@ -351,6 +387,7 @@ impl Plan {
     }
 
     /// A check's outcome when it needs no regex, else `None`.
+    #[inline(always)]
     fn quick(
         &self,
         check: &Check,
@@ -379,6 +416,7 @@ impl Plan {
 
     /// Where the value of field `f` is in the scratch bytes. The first
     /// call for an entry reads all fields the plan needs, in one go.
+    #[inline(always)]
     fn value(&self, f: usize, entry: &mut dyn Fields, s: &mut Scratch) -> Option<(usize, usize)> {
         if !s.read {
             s.read = true;
@@ -396,13 +434,14 @@ impl Plan {
     }
 
     /// Whether the screen found literal `bit`, scanning on first use.
+    #[inline(always)]
     fn found(&self, screen: usize, bit: usize, s: &mut Scratch) -> bool {
         if !s.screened[screen] {
             s.screened[screen] = true;
             let sc = &self.screens[screen];
             // The value was read before any check of it asks the screen.
             if let Value::At(a, b) = s.values[sc.field] {
-                sc.scan(&s.bytes[a..b], &mut s.found);
+                s.hits[screen] = sc.scan(&s.bytes[a..b], &mut s.found);
             }
         }
         s.found[bit / 64] & (1 << (bit % 64)) != 0

@@ -413,7 +413,14 @@ impl PatternReader<'_> {
         loop {
             match self.peek()? {
                 b'\\' => self.at += 2,
-                b'[' => return None, // nested classes are not read here
+                // `[:alpha:]` and friends; other nested classes are not
+                // read here.
+                b'[' if self.p.get(self.at + 1) == Some(&b':') => {
+                    let rest = self.p.get(self.at + 2..)?;
+                    let end = rest.windows(2).position(|w| w == b":]")?;
+                    self.at += 2 + end + 2;
+                }
+                b'[' => return None,
                 b']' => {
                     self.at += 1;
                     return Some(());
@@ -489,6 +496,8 @@ mod tests {
         some("\\<error\\>", &["error"], false);
         some("(?i)ERR[a-z]+", &["err"], true);
         some("é-ok", &["-ok"], false);
+        some("^[[:alpha:]]+ x[[:digit:]_-]{2}y$", &[" x"], false);
+        some("^a[]b]c$", &["c"], false);
         // Nothing every match needs, or syntax not read here.
         for p in [
             "a|",
@@ -509,7 +518,7 @@ mod tests {
             "a\\x41",
             "a\\pN",
             "a\\t",
-            "[[:alpha:]]x",
+            "[[a]]x",
             "a{2",
         ] {
             assert_eq!(required(p), None, "{p}");

@@ -54,11 +54,13 @@ pub struct FieldSet {
 
 const FILTER_BITS: usize = 4096;
 
+#[inline(always)]
 fn pair(b0: u8, b1: u8) -> usize {
     ((b0 as usize) << 5 ^ b1 as usize) % FILTER_BITS
 }
 
 /// The first 8 bytes of `s`, 0-padded.
+#[inline(always)]
 pub fn head(s: &[u8]) -> u64 {
     match s.first_chunk::<8>() {
         Some(b) => u64::from_le_bytes(*b),
