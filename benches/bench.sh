@@ -20,6 +20,12 @@
 #           namespace.
 #   memory  RssAnon etc. from /proc/PID/status while following and after a
 #           scan of the largest journal; binary size and what it links.
+#   rules   the cost of rule sets on the smallest journal, in instructions
+#           (callgrind: deterministic) against `journalctl -o cat`: the one
+#           keyword rule of version 1, the shipped packs, the packs plus 100
+#           keyword [match] rules, the packs plus 1,000 logcheck-style
+#           [ignore] rules (both generated here); and loading a config
+#           with those 1,000 rules (start-up, SIGHUP).
 #
 # Knobs (environment):
 #   SIZES="100000 1000000"  journal sizes to scan (the largest is used for
@@ -28,6 +34,9 @@
 #   SHAPE=full              full: ~20 fields per entry like journald
 #                           records for a service; lean: 9 fields
 #   IDLE_SECS=60            length of the idle measurement
+#   RULESETS=1              0: skip the rule-set measurement (callgrind
+#                           runs take ~5 min); without valgrind it reports
+#                           CPU seconds (median of RUNS) instead
 #   FOLLOW_N=40             tagged lines in the follow measurement
 #   FOLLOW_MIN_MS=300 FOLLOW_MAX_MS=1200   random gap between them
 #   BENCH_CACHE=target/bench-cache         generated journals (kept)
@@ -49,6 +58,7 @@ SIZES=${SIZES:-"100000 1000000"}
 RUNS=${RUNS:-5}
 SHAPE=${SHAPE:-full}
 IDLE_SECS=${IDLE_SECS:-60}
+RULESETS=${RULESETS:-1}
 FOLLOW_N=${FOLLOW_N:-40}
 FOLLOW_MIN_MS=${FOLLOW_MIN_MS:-300}
 FOLLOW_MAX_MS=${FOLLOW_MAX_MS:-1200}
@@ -202,6 +212,93 @@ wait_for() { # seconds, then a command; true once the command succeeds
 }
 
 # ---------------------------------------------------------------------------
+# rule sets
+
+# keyword_rules N: N [match] rules, one case-insensitive keyword each, as a
+# local keyword list would be written.
+keyword_rules() {
+    local i words=(segfault panic corrupt denied timeout refused unreachable overflow degraded abort)
+    for ((i = 0; i < $1; i++)); do
+        printf '[match]\nname = keyword %d\nMESSAGE ~ (?i)\\b%s%d\\b\n\n' "$i" "${words[i % 10]}" "$i"
+    done
+}
+
+# ignore_rules N: N logcheck-style [ignore] rules: an anchored regex over
+# the whole message with POSIX classes, one program name each.
+ignore_rules() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        printf '[ignore]\nname = logcheck %d\nMESSAGE ~ ^worker%d\\[[[:digit:]]+\\]: (job|task) [[:alnum:]_-]+ (started|finished|skipped)( after [[:digit:]]+ ?ms)?$\n\n' "$i" "$i"
+    done
+}
+
+# cost OUT CMD...: instructions (callgrind) or CPU seconds (median of RUNS)
+# of CMD, written to OUT; CMD's stdout goes to OUT.stdout.
+cost() {
+    local out=$1
+    shift
+    if command -v valgrind >/dev/null; then
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" >"$out.stdout" 2>"$out.err" ||
+            { cat "$out.err" >&2; die "failed under callgrind: $*"; }
+        sed -n 's/.*Collected : \([0-9]*\)/\1/p' "$out.err" | tail -n 1 >"$out"
+    else
+        local r
+        : >"$out.runs"
+        for ((r = 0; r < RUNS; r++)); do
+            "$HELPERS/tool" run "$out.res" -- "$@" >"$out.stdout" 2>"$out.err"
+            [ "$(kv "$out.res" exit)" = 0 ] || { cat "$out.err" >&2; die "failed: $*"; }
+            awk -v u="$(kv "$out.res" user_s)" -v s="$(kv "$out.res" sys_s)" 'BEGIN { print u + s }' >>"$out.runs"
+        done
+        median <"$out.runs" >"$out"
+    fi
+}
+
+# The rule-set figures for journal directory $1, into $WORK/rules.*; sets
+# RULES_UNIT (what the figures count).
+rulesets() {
+    local dir=$1 d name
+    mkdir -p "$WORK/rules"
+    sed 's|^include .*||' "$WORK/scan.conf" >"$WORK/rules/v1.conf"
+    printf '\n[match]\nMESSAGE ~ (?i)(fail|error|alarm|problem|emerg)\n' >>"$WORK/rules/v1.conf"
+    for name in kw100 ign1000; do
+        d=$WORK/rules/$name.d
+        mkdir -p "$d"
+        cp logmon.d/*.conf "$d/"
+        case $name in
+        kw100) keyword_rules 100 >"$d/90-keywords.conf" ;;
+        ign1000) ignore_rules 1000 >"$d/90-logcheck.conf" ;;
+        esac
+        sed "s|^include .*|include = $d|" "$WORK/scan.conf" >"$WORK/rules/$name.conf"
+    done
+    sed "s|^include .*|include = $ROOT/logmon.d|" "$WORK/scan.conf" >"$WORK/rules/packs.conf"
+    "$LOGMON" -c "$WORK/rules/ign1000.conf" --check >/dev/null || die "the generated 1,000-rule config does not load"
+    RULES_UNIT="G instructions (callgrind)"
+    command -v valgrind >/dev/null || RULES_UNIT="CPU s (median of $RUNS; no valgrind)"
+    say "rules: journalctl -o cat and logmon with 4 rule sets on $(kv "$dir/meta" entries) entries ($RULES_UNIT)"
+    cost "$WORK/rules.journalctl" journalctl -D "$dir" -o cat
+    for name in v1 packs kw100 ign1000; do
+        cost "$WORK/rules.$name" "$LOGMON" -c "$WORK/rules/$name.conf" --once --dry-run --since 2000-01-01 --directory "$dir"
+    done
+    # Loading the config (what start-up and SIGHUP do), and start-up as a
+    # whole: a --once run over an empty directory.
+    mkdir -p "$WORK/rules/empty"
+    for name in packs ign1000; do
+        cost "$WORK/rules.load-$name" "$LOGMON" -c "$WORK/rules/$name.conf" --check
+        cost "$WORK/rules.start-$name" "$LOGMON" -c "$WORK/rules/$name.conf" --once --dry-run --since 2000-01-01 --directory "$WORK/rules/empty"
+    done
+    "$HELPERS/tool" run "$WORK/rules.start-wall" -- "$LOGMON" -c "$WORK/rules/ign1000.conf" --once --dry-run \
+        --since 2000-01-01 --directory "$WORK/rules/empty" >/dev/null 2>&1 || true
+}
+
+# A rule-set figure: G instructions with 2 decimals, or CPU s as measured.
+rfig() {
+    local v
+    v=$(cat "$WORK/rules.$1")
+    if command -v valgrind >/dev/null; then awk -v v="$v" 'BEGIN { printf "%.2f", v / 1e9 }'; else printf '%s' "$v"; fi
+}
+rratio() { awk -v a="$(cat "$WORK/rules.$1")" -v b="$(cat "$WORK/rules.$2")" 'BEGIN { printf "%.2f", a / b }'; }
+
+# ---------------------------------------------------------------------------
 # run
 
 run() {
@@ -289,6 +386,11 @@ run() {
         fi
         say "scan $(human "$n"): logmon $(fmt_rate "${RATE_L[$n]}")/s, journalctl $(fmt_rate "${RATE_J[$n]}")/s, ratio $(printf '%.2f' "${RATIO[$n]}")"
     done
+
+    # ---- rule sets, on the smallest journal
+    if [ "$RULESETS" = 1 ]; then
+        rulesets "${dirs[0]}"
+    fi
 
     # ---- memory after a scan of the largest journal
     local big_dir=${dirs[${#dirs[@]} - 1]} big_n
@@ -451,6 +553,20 @@ run() {
         echo "  after a $(human "$big_n") backlog (follow mode): RssAnon $(mib "$(kv "$WORK/mem.res" after_rss_anon_kib)") (peak seen $(mib "$(kv "$WORK/mem.res" peak_rss_anon_kib)")), RssFile $(mib "$(kv "$WORK/mem.res" after_rss_file_kib)"), VmHWM $(mib "$(kv "$WORK/mem.res" after_vm_hwm_kib)"); backlog read in $(printf '%.2f' "$(kv "$WORK/mem.res" scan_s)") s"
         echo "  $(human "$big_n") --once scan:             peak RssAnon $(mib "$(kv "$WORK/once.res" peak_rss_anon_kib)") (sampled every 5 ms), ru_maxrss $(mib "$(kv "$WORK/once.res" maxrss_kib)") incl. mapped journal"
         echo
+        if [ "$RULESETS" = 1 ]; then
+            local rn
+            rn=$(human "$(kv "${dirs[0]}/meta" entries)")
+            echo "RULE SETS ($rn entries; $RULES_UNIT; ratio to journalctl -o cat, and to the shipped packs)"
+            printf '  %-52s %8s\n' "journalctl -D DIR -o cat" "$(rfig journalctl)"
+            printf '  %-52s %8s  %5sx journalctl\n' "version 1: one keyword rule" "$(rfig v1)" "$(rratio v1 journalctl)"
+            printf '  %-52s %8s  %5sx journalctl\n' "shipped packs (logmon.d)" "$(rfig packs)" "$(rratio packs journalctl)"
+            printf '  %-52s %8s  %5sx journalctl  %5sx packs\n' "packs + 100 keyword [match] rules" "$(rfig kw100)" "$(rratio kw100 journalctl)" "$(rratio kw100 packs)"
+            printf '  %-52s %8s  %5sx journalctl  %5sx packs\n' "packs + 1,000 logcheck-style [ignore] rules" "$(rfig ign1000)" "$(rratio ign1000 journalctl)" "$(rratio ign1000 packs)"
+            printf '  %-52s %8s\n' "config load (--check), shipped packs" "$(rfig load-packs)"
+            printf '  %-52s %8s\n' "config load (--check), packs + 1,000 rules" "$(rfig load-ign1000)"
+            printf '  %-52s %8s  (%s s wall)\n' "start-up (--once, empty journal), packs + 1,000 rules" "$(rfig start-ign1000)" "$(kv "$WORK/rules.start-wall" wall_s)"
+            echo
+        fi
         echo "BINARY"
         echo "  size $((size / 1024)) KiB as built, $((stripped / 1024)) KiB stripped; NEEDED: $needed"
         echo "  ldd (libsystemd's own deps included): $ldd_all"
@@ -465,6 +581,11 @@ run() {
         local only
         only=$(printf '%s\n' $needed | grep -v -e '^libc\.so' -e '^libsystemd\.so' | tr '\n' ' ' || true)
         printf '  %-62s %s\n' "binary: links only libc and libsystemd: $needed" "$( [ -z "$only" ] && echo PASS || echo MISS)"
+        if [ "$RULESETS" = 1 ]; then
+            printf '  %-62s %s\n' "rules: shipped packs <= 0.55x journalctl: $(rratio packs journalctl)" "$(pass "$(rratio packs journalctl)" 0.55)"
+            printf '  %-62s %s\n' "rules: + 100 keyword rules <= 1.5x packs: $(rratio kw100 packs)" "$(pass "$(rratio kw100 packs)" 1.5)"
+            printf '  %-62s %s\n' "rules: + 1,000 [ignore] rules <= 2x packs: $(rratio ign1000 packs)" "$(pass "$(rratio ign1000 packs)" 2)"
+        fi
         echo
         echo "bench took $total s, of which generating journals $gen_wall s (0 when cached)"
         if ((${#failures[@]})); then

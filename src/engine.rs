@@ -15,6 +15,7 @@
 use crate::batch::{Alert, MAX_MESSAGE};
 use crate::identity::OwnIdentity;
 use crate::mail::RuleInfo;
+use crate::plan::{Plan, Scratch};
 use crate::position::Mark;
 use crate::rules::{Fields, Rule, Rules, Threshold, Verdict};
 use std::collections::VecDeque;
@@ -38,6 +39,9 @@ pub const UNIT_FIELDS: [&str; 7] = [
 
 pub struct Engine {
     pub rules: Rules,
+    /// The rules arranged for speed, and its per-entry state.
+    plan: Plan,
+    scratch: Scratch,
     /// `priority = N`: PRIORITY 0..N, as `journalctl -p N`.
     pub priority: u8,
     /// logmon itself: its own lines (and its sendmail's) never alert.
@@ -68,6 +72,8 @@ impl Engine {
     pub fn new(rules: Rules, priority: u8, own: OwnIdentity) -> Engine {
         let mut engine = Engine {
             rules: Rules::default(),
+            plan: Plan::new(&Rules::default()),
+            scratch: Scratch::default(),
             priority,
             own,
             hits: Vec::new(),
@@ -123,6 +129,7 @@ impl Engine {
                 tag: r.tag.clone(),
             })
             .collect();
+        self.plan = Plan::new(&rules);
         self.rules = rules;
     }
 
@@ -136,7 +143,7 @@ impl Engine {
     /// `seq` is the entry's place in this run's reading order, `usec` its
     /// time; its cursor is read (through `entry`) only if it alerts.
     pub fn on_entry(&mut self, entry: &mut dyn Fields, seq: u64, usec: u64) -> Vec<(Alert, Mark)> {
-        let fired = match self.rules.verdict(entry) {
+        let fired = match self.plan.verdict(&self.rules, entry, &mut self.scratch) {
             Verdict::Pass => return Vec::new(),
             Verdict::Ignored { matched, ignore } => {
                 self.hits[matched] += 1;

@@ -210,6 +210,33 @@ impl Journal {
         Ok(Some(all.get(field.len() + 1..).unwrap_or(&[])))
     }
 
+    /// Every item of the current entry in its stored order, `NAME=value`
+    /// each (`sd_journal_restart_data` + `sd_journal_enumerate_data`): one
+    /// walk over the entry's items, where `data` walks them per field. An
+    /// error (an unreadable item) ends the walk; what was passed to `each`
+    /// before it stays passed.
+    pub fn each_item(&mut self, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+        // SAFETY: the handle is open.
+        unsafe { ffi::sd_journal_restart_data(self.raw()) };
+        loop {
+            let mut data: *const u8 = std::ptr::null();
+            let mut len: usize = 0;
+            // SAFETY: data and len are valid out-pointers.
+            let r =
+                cvt_sd(unsafe { ffi::sd_journal_enumerate_data(self.raw(), &mut data, &mut len) })?;
+            if r == 0 {
+                return Ok(());
+            }
+            if data.is_null() {
+                return Err(io::Error::other("sd_journal_enumerate_data returned NULL"));
+            }
+            // SAFETY: libsystemd returned `len` readable bytes, valid until
+            // the next call on this journal; `each` cannot make one (it
+            // does not get the journal) and the slice does not outlive it.
+            each(unsafe { std::slice::from_raw_parts(data, len) });
+        }
+    }
+
     /// `sd_journal_get_catalog`: the catalog text for the current entry's
     /// MESSAGE_ID, with its fields filled in; `None` when there is none.
     pub fn catalog(&mut self) -> io::Result<Option<String>> {

@@ -28,6 +28,7 @@ mod mail;
 #[allow(unsafe_code)]
 mod nounwind;
 mod outbox;
+mod plan;
 mod position;
 mod prescreen;
 mod reader;

@@ -18,7 +18,7 @@ use crate::jfiles;
 use crate::journal::{Change, Journal};
 use crate::log::{log, NOTICE, WARNING};
 use crate::position::{Gap, Gaps, Mark, Start};
-use crate::rules::Fields;
+use crate::rules::{head, FieldSet, Fields};
 use std::io;
 use std::path::PathBuf;
 
@@ -566,20 +566,90 @@ impl Reader {
     }
 }
 
-/// Field values of the current entry, fetched on first use.
+/// The current entry's fields, read on first use: all of them in one walk
+/// over the entry's items ([`Journal::each_item`]), so that the ~20 fields
+/// the rules ask about cost one walk, not one each. Should the walk fail (an
+/// unreadable item), the entry falls back to one `sd_journal_get_data` per
+/// field asked for, which skips unreadable items.
 #[derive(Default)]
 struct FieldCache {
-    /// A slot per field asked for: name, value, and whether the entry has
-    /// it. Buffers are reused from entry to entry: no allocation per entry
-    /// once the rules' fields have been seen.
-    slots: Vec<(String, Vec<u8>, bool)>,
-    /// Slots filled for the current entry.
-    used: usize,
+    /// `NAME=value` of each item, one after another. Reused from entry to
+    /// entry: no allocation per entry once it has grown.
+    bytes: Vec<u8>,
+    /// Per item, in the entry's order: the first 8 bytes of `NAME=value`
+    /// (0-padded), which tell most names apart, so that a lookup is a
+    /// tight loop over these and rarely compares more.
+    heads: Vec<u64>,
+    /// Per item: (start, end) of `NAME=value` in `bytes`, and whether
+    /// the entry has it (falling back, a field asked for and missing is
+    /// remembered too, as `NAME=`).
+    spans: Vec<(usize, usize, bool)>,
+    state: CacheState,
+    /// For [`Entry::values`]: the names found.
+    seen: Vec<bool>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum CacheState {
+    /// Nothing read for this entry yet.
+    #[default]
+    Empty,
+    /// Every item read.
+    Whole,
+    /// The walk failed: fields are read one by one as they are asked for.
+    PerField,
 }
 
 impl FieldCache {
     fn clear(&mut self) {
-        self.used = 0;
+        self.bytes.clear();
+        self.heads.clear();
+        self.spans.clear();
+        self.state = CacheState::Empty;
+    }
+
+    fn add(&mut self, item: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(item);
+        self.heads.push(head(item));
+        self.spans.push((start, self.bytes.len(), true));
+    }
+
+    /// `Some(value)` when the cache knows: `Some(None)` for a missing
+    /// field.
+    fn lookup(&self, name: &str) -> Option<Option<&[u8]>> {
+        let name = name.as_bytes();
+        // Match `NAME=` on its first 8 bytes (or all of it, if shorter).
+        let prefix = name.len() + 1;
+        let want = match name.len() {
+            0..8 => head(name) | u64::from(b'=') << (8 * name.len()),
+            _ => head(name),
+        };
+        let mask = match prefix {
+            0..8 => (1u64 << (8 * prefix)) - 1,
+            _ => u64::MAX,
+        };
+        let mut from = 0;
+        while let Some(i) = self.heads[from..].iter().position(|&h| h & mask == want) {
+            let (start, end, present) = self.spans[from + i];
+            let item = &self.bytes[start..end];
+            if item.len() >= prefix && item[..name.len()] == *name && item[name.len()] == b'=' {
+                return Some(present.then(|| &item[prefix..]));
+            }
+            from += i + 1;
+        }
+        (self.state == CacheState::Whole).then_some(None)
+    }
+
+    fn read_all(&mut self, journal: &mut Journal) {
+        self.clear();
+        let result = journal.each_item(|item| self.add(item));
+        if result.is_ok() {
+            self.state = CacheState::Whole;
+        } else {
+            self.clear();
+            self.state = CacheState::PerField;
+        }
     }
 }
 
@@ -596,34 +666,54 @@ impl Fields for Entry<'_> {
             .unwrap_or_default()
     }
 
+    /// One walk over the entry's items, without keeping those not asked
+    /// for; should it fail, one lookup per name not found before.
+    fn values(&mut self, set: &FieldSet, each: &mut dyn FnMut(usize, &[u8])) {
+        let Some(journal) = self.journal.as_deref_mut() else {
+            return;
+        };
+        let seen = &mut self.cache.seen;
+        seen.clear();
+        seen.resize(set.names.len(), false);
+        let walk = journal.each_item(|item| {
+            if let Some((i, value_at)) = set.find(item) {
+                // The first item of a name counts, as for sd_journal_get_data.
+                if !seen[i] {
+                    seen[i] = true;
+                    each(i, &item[value_at..]);
+                }
+            }
+        });
+        if walk.is_err() {
+            for (i, name) in set.names.iter().enumerate() {
+                if !seen[i] {
+                    if let Ok(Some(v)) = journal.data(name) {
+                        each(i, v);
+                    }
+                }
+            }
+        }
+    }
+
     /// Unreadable data (EBADMSG, a corrupt file) counts as a missing field:
     /// one bad entry must not stop the monitor.
     fn field(&mut self, name: &str) -> Option<&[u8]> {
+        let journal = self.journal.as_deref_mut()?;
         let c = &mut *self.cache;
-        let i = match c.slots[..c.used].iter().position(|s| s.0 == name) {
-            Some(i) => i,
-            None => {
-                if c.used == c.slots.len() {
-                    c.slots.push((String::new(), Vec::new(), false));
-                }
-                let slot = &mut c.slots[c.used];
-                slot.0.clear();
-                slot.0.push_str(name);
-                slot.1.clear();
-                let data = self.journal.as_mut().map(|j| j.data(name));
-                slot.2 = match data {
-                    Some(Ok(Some(v))) => {
-                        slot.1.extend_from_slice(v);
-                        true
-                    }
-                    _ => false,
-                };
-                c.used += 1;
-                c.used - 1
-            }
-        };
-        let slot = &c.slots[i];
-        slot.2.then_some(slot.1.as_slice())
+        if c.state == CacheState::Empty {
+            c.read_all(journal);
+        }
+        if c.lookup(name).is_none() {
+            // Falling back: remember the answer.
+            let value = journal.data(name).ok().flatten();
+            let start = c.bytes.len();
+            c.bytes.extend_from_slice(name.as_bytes());
+            c.bytes.push(b'=');
+            c.bytes.extend_from_slice(value.unwrap_or_default());
+            c.heads.push(head(&c.bytes[start..]));
+            c.spans.push((start, c.bytes.len(), value.is_some()));
+        }
+        c.lookup(name).flatten()
     }
 }
 
@@ -650,5 +740,106 @@ fn context_line(j: &mut Journal, rule: usize) -> Alert {
         rule,
         message_id: None,
         context: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(items: &[&str]) -> FieldCache {
+        let mut c = FieldCache::default();
+        for i in items {
+            c.add(i.as_bytes());
+        }
+        c.state = CacheState::Whole;
+        c
+    }
+
+    /// Names shorter than, as long as and longer than the 8 bytes a
+    /// lookup compares first; the first of a repeated name; no value, or
+    /// `=` in it; names that are prefixes of others.
+    #[test]
+    fn the_cache_finds_what_sd_journal_get_data_would() {
+        let c = cache(&[
+            "_PID=1",
+            "MESSAGE=hello=x",
+            "_SYSTEMD_UNIT=a.service",
+            "_SYSTEMD_UNIT_X=b",
+            "_SYSTEMD_UNIT=second",
+            "UNIT=",
+            "X=1",
+            "no equals sign",
+            "LONGER_THAN_EIGHT_BYTES=1",
+            "MESSAGE_ID=abc",
+        ]);
+        let get = |n: &str| {
+            c.lookup(n)
+                .expect("a whole entry knows")
+                .map(|v| v.to_vec())
+        };
+        let some = |s: &str| Some(s.as_bytes().to_vec());
+        assert_eq!(get("_PID"), some("1"));
+        assert_eq!(get("MESSAGE"), some("hello=x"));
+        assert_eq!(get("MESSAGE_ID"), some("abc"));
+        assert_eq!(get("_SYSTEMD_UNIT"), some("a.service"));
+        assert_eq!(get("_SYSTEMD_UNIT_X"), some("b"));
+        assert_eq!(get("UNIT"), some(""));
+        assert_eq!(get("X"), some("1"));
+        assert_eq!(get("LONGER_THAN_EIGHT_BYTES"), some("1"));
+        for missing in [
+            "_SYSTEMD",
+            "_PI",
+            "MESSAG",
+            "LONGER_THAN_EIGHT",
+            "Y",
+            "no equals sign",
+        ] {
+            assert_eq!(get(missing), None, "{missing}");
+        }
+    }
+
+    #[test]
+    fn falling_back_the_cache_remembers_answers_and_knows_nothing_else() {
+        let mut c = FieldCache {
+            state: CacheState::PerField,
+            ..FieldCache::default()
+        };
+        assert_eq!(c.lookup("MESSAGE"), None);
+        for (name, value) in [("MESSAGE", Some("hi")), ("UNIT", None)] {
+            let start = c.bytes.len();
+            c.bytes
+                .extend_from_slice(format!("{name}={}", value.unwrap_or("")).as_bytes());
+            c.heads.push(head(&c.bytes[start..]));
+            c.spans.push((start, c.bytes.len(), value.is_some()));
+        }
+        assert_eq!(c.lookup("MESSAGE"), Some(Some(&b"hi"[..])));
+        assert_eq!(c.lookup("UNIT"), Some(None));
+        assert_eq!(c.lookup("PRIORITY"), None);
+        c.clear();
+        assert_eq!(c.lookup("MESSAGE"), None);
+    }
+
+    #[test]
+    fn a_field_set_picks_its_names_out_of_items() {
+        let set = FieldSet::new(vec!["MESSAGE".into(), "_SYSTEMD_UNIT".into(), "U".into()]);
+        assert_eq!(set.find(b"MESSAGE=x"), Some((0, 8)));
+        assert_eq!(set.find(b"_SYSTEMD_UNIT=a"), Some((1, 14)));
+        assert_eq!(set.find(b"U="), Some((2, 2)));
+        for other in [
+            &b"MESSAGE_ID=x"[..],
+            b"_SYSTEMD_UNITS=a",
+            b"UNIT=x",
+            b"MESSAGE",
+            b"M",
+            b"",
+        ] {
+            assert_eq!(
+                set.find(other),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 }

@@ -27,6 +27,90 @@ pub trait Fields {
     fn cursor(&mut self) -> String {
         String::new()
     }
+
+    /// `each(i, value)` for every field `set.names[i]` the entry has: what
+    /// [`Fields::field`] gives for each name, in one go (the journal reads
+    /// them in one walk over the entry's items).
+    fn values(&mut self, set: &FieldSet, each: &mut dyn FnMut(usize, &[u8])) {
+        for (i, name) in set.names.iter().enumerate() {
+            if let Some(v) = self.field(name) {
+                each(i, v);
+            }
+        }
+    }
+}
+
+/// Field names read together ([`Fields::values`]), with a quick test of
+/// whether a journal item (`NAME=value`) is one of them.
+#[derive(Debug, Default)]
+pub struct FieldSet {
+    pub names: Vec<String>,
+    /// Per name: `NAME=`'s first 8 bytes (0-padded) and their mask.
+    heads: Vec<(u64, u64)>,
+    /// A bit per hash of the first two bytes of the names: most items of an
+    /// entry are no field asked for, and this tells them apart cheaply.
+    filter: Vec<u64>,
+}
+
+const FILTER_BITS: usize = 4096;
+
+#[inline(always)]
+fn pair(b0: u8, b1: u8) -> usize {
+    ((b0 as usize) << 5 ^ b1 as usize) % FILTER_BITS
+}
+
+/// The first 8 bytes of `s`, 0-padded.
+#[inline(always)]
+pub fn head(s: &[u8]) -> u64 {
+    match s.first_chunk::<8>() {
+        Some(b) => u64::from_le_bytes(*b),
+        None => s.iter().rev().fold(0, |h, &b| (h << 8) | u64::from(b)),
+    }
+}
+
+impl FieldSet {
+    pub fn new(names: Vec<String>) -> FieldSet {
+        let mut filter = vec![0u64; FILTER_BITS / 64];
+        let mut heads = Vec::new();
+        for name in &names {
+            let prefix = format!("{name}=");
+            let p = prefix.as_bytes();
+            let bit = pair(p[0], p[1]);
+            filter[bit / 64] |= 1 << (bit % 64);
+            let mask = match p.len() {
+                0..8 => (1u64 << (8 * p.len())) - 1,
+                _ => u64::MAX,
+            };
+            heads.push((head(p), mask));
+        }
+        FieldSet {
+            names,
+            heads,
+            filter,
+        }
+    }
+
+    /// The index of the name `item` is a field of (`NAME=value`), if any,
+    /// and where its value starts.
+    pub fn find(&self, item: &[u8]) -> Option<(usize, usize)> {
+        let (&b0, rest) = item.split_first()?;
+        let bit = pair(b0, *rest.first()?);
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
+        let h = head(item);
+        self.heads
+            .iter()
+            .enumerate()
+            .find_map(|(i, &(want, mask))| {
+                let name = self.names[i].as_bytes();
+                let matches = h & mask == want
+                    && item.len() > name.len()
+                    && item[..name.len()] == *name
+                    && item[name.len()] == b'=';
+                matches.then_some((i, name.len() + 1))
+            })
+    }
 }
 
 #[derive(Debug)]
@@ -190,6 +274,9 @@ impl Rule {
         }
     }
 
+    /// The plain evaluation, condition by condition in written order (the
+    /// daemon uses [`crate::plan::Plan`], which tests compare with this).
+    #[cfg(test)]
     pub fn holds(&self, entry: &mut dyn Fields) -> bool {
         self.conditions
             .iter()
@@ -207,7 +294,9 @@ impl Rule {
 
 impl Rules {
     /// The first `[match]` rule that holds, and the first `[ignore]` rule
-    /// that silences it.
+    /// that silences it: what the rules mean, plainly (the daemon gets the
+    /// same from [`crate::plan::Plan::verdict`], faster).
+    #[cfg(test)]
     pub fn verdict(&self, entry: &mut dyn Fields) -> Verdict {
         let Some(matched) = self.matches.iter().position(|r| r.holds(entry)) else {
             return Verdict::Pass;
