@@ -180,10 +180,13 @@ impl Engine {
 
     /// The `[expect]` rules this entry satisfies: any priority (SPEC), but
     /// never logmon's own lines (its log of a missing mail names the rule).
-    pub fn expected(&self, entry: &mut dyn Fields) -> Vec<usize> {
-        let held: Vec<usize> = (0..self.rules.expects.len())
-            .filter(|&i| self.rules.expects[i].holds(entry))
-            .collect();
+    /// Call after [`Engine::on_entry`] for the same entry: the plan reuses
+    /// the values it read for it.
+    pub fn expected(&mut self, entry: &mut dyn Fields) -> Vec<usize> {
+        if self.rules.expects.is_empty() {
+            return Vec::new();
+        }
+        let held = self.plan.expected(&self.rules, entry, &mut self.scratch);
         if held.is_empty() || self.own.is_own(entry) {
             return Vec::new();
         }

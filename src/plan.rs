@@ -23,6 +23,9 @@ pub struct Plan {
     fields: FieldSet,
     matches: Vec<Vec<Check>>,
     ignores: Vec<Vec<Check>>,
+    /// `[expect]` rules, with screens of their own: they are asked for
+    /// every entry, and must not scan the `[ignore]` rules' literals.
+    expects: Vec<Vec<Check>>,
     /// Per `[match]` rule: the screen of a check that holds only if the
     /// screen found one of its literals (a `=` test, a `~` regex), or
     /// [`NO_GATE`]. Once that screen has found nothing in an entry, the
@@ -116,12 +119,20 @@ fn cost(test: &Test) -> u8 {
     }
 }
 
-/// Builds the screens: per (field, `[match]` or `[ignore]`) one.
+/// Which rules a screen serves: each kind is asked at its own time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Match,
+    Ignore,
+    Expect,
+}
+
+/// Builds the screens: per (field, class of rules) one.
 struct Builder {
     fields: Vec<String>,
     screens: Vec<Screen>,
-    /// (field, for ignores) of each screen.
-    keys: Vec<(usize, bool)>,
+    /// (field, class) of each screen.
+    keys: Vec<(usize, Class)>,
     literals: usize,
 }
 
@@ -136,18 +147,18 @@ impl Builder {
         }
     }
 
-    /// The bit of `literal` in the screen of (field, ignore), added if new.
+    /// The bit of `literal` in the screen of (field, class), added if new.
     fn literal(
         &mut self,
         field: usize,
-        ignore: bool,
+        class: Class,
         literal: &[u8],
         fold: bool,
     ) -> (usize, usize) {
-        let screen = match self.keys.iter().position(|&k| k == (field, ignore)) {
+        let screen = match self.keys.iter().position(|&k| k == (field, class)) {
             Some(s) => s,
             None => {
-                self.keys.push((field, ignore));
+                self.keys.push((field, class));
                 self.screens.push(Screen {
                     field,
                     literals: Vec::new(),
@@ -168,22 +179,22 @@ impl Builder {
         (screen, bit)
     }
 
-    fn checks(&mut self, rule: &Rule, ignore: bool) -> Vec<Check> {
+    fn checks(&mut self, rule: &Rule, class: Class) -> Vec<Check> {
         let mut checks: Vec<Check> = rule
             .conditions
             .iter()
             .enumerate()
-            .map(|(i, c)| self.check(i, c, ignore))
+            .map(|(i, c)| self.check(i, c, class))
             .collect();
         checks.sort_by_key(|c| cost(&rule.conditions[c.condition].test));
         checks
     }
 
-    fn check(&mut self, condition: usize, c: &Condition, ignore: bool) -> Check {
+    fn check(&mut self, condition: usize, c: &Condition, class: Class) -> Check {
         let field = self.field(&c.field);
         let how = match &c.test {
             Test::Contains(text) if !text.is_empty() && anchor(text).is_some() => {
-                let (screen, bit) = self.literal(field, ignore, text, false);
+                let (screen, bit) = self.literal(field, class, text, false);
                 How::Contains { screen, bit }
             }
             Test::Regex(re, _) | Test::NotRegex(re, _) => match required_literals(re.as_str()) {
@@ -192,7 +203,7 @@ impl Builder {
                     let bits = literals
                         .iter()
                         .map(|l| {
-                            let (s, bit) = self.literal(field, ignore, l, fold);
+                            let (s, bit) = self.literal(field, class, l, fold);
                             screen = s;
                             bit
                         })
@@ -291,7 +302,11 @@ impl Plan {
             keys: Vec::new(),
             literals: 0,
         };
-        let matches: Vec<Vec<Check>> = rules.matches.iter().map(|r| b.checks(r, false)).collect();
+        let matches: Vec<Vec<Check>> = rules
+            .matches
+            .iter()
+            .map(|r| b.checks(r, Class::Match))
+            .collect();
         let gates = matches
             .iter()
             .zip(&rules.matches)
@@ -306,7 +321,16 @@ impl Plan {
                 gate.unwrap_or(NO_GATE)
             })
             .collect();
-        let ignores = rules.ignores.iter().map(|r| b.checks(r, true)).collect();
+        let ignores = rules
+            .ignores
+            .iter()
+            .map(|r| b.checks(r, Class::Ignore))
+            .collect();
+        let expects = rules
+            .expects
+            .iter()
+            .map(|r| b.checks(r, Class::Expect))
+            .collect();
         for s in &mut b.screens {
             s.finish();
         }
@@ -314,6 +338,7 @@ impl Plan {
             fields: FieldSet::new(b.fields),
             matches,
             ignores,
+            expects,
             gates,
             screens: b.screens,
             literals: b.literals,
@@ -356,6 +381,14 @@ impl Plan {
             }
         }
         Verdict::Alert(fired)
+    }
+
+    /// The `[expect]` rules that hold for the entry [`Plan::verdict`] was
+    /// last asked about (its values are still in `s`).
+    pub fn expected(&self, rules: &Rules, entry: &mut dyn Fields, s: &mut Scratch) -> Vec<usize> {
+        (0..rules.expects.len())
+            .filter(|&i| Plan::holds(self, &self.expects[i], &rules.expects[i], entry, s))
+            .collect()
     }
 
     /// Whether all checks hold: first what the values and screens tell
@@ -587,7 +620,7 @@ mod tests {
     fn plan_gives_the_plain_verdicts() {
         let seed = crate::testing::seed("plan vs plain");
         let mut rng = Rng::new(seed);
-        let (mut alerts, mut ignored, mut passes) = (0, 0, 0);
+        let (mut alerts, mut ignored, mut passes, mut heard) = (0, 0, 0, 0);
         let mut scratch = Scratch::default();
         for _ in 0..2_000 {
             let rules = Rules {
@@ -595,7 +628,7 @@ mod tests {
                     .map(|_| random_rule(&mut rng))
                     .collect(),
                 ignores: (0..rng.below(4)).map(|_| random_rule(&mut rng)).collect(),
-                expects: vec![],
+                expects: (0..rng.below(3)).map(|_| random_rule(&mut rng)).collect(),
             };
             let plan = Plan::new(&rules);
             for _ in 0..50 {
@@ -613,6 +646,16 @@ mod tests {
                     fast, plain,
                     "LOGMON_TEST_SEED={seed}: entry {pairs:?}, rules {rules:#?}"
                 );
+                // [expect] rules, asked after the verdict of the same entry.
+                let plain_heard: Vec<usize> = (0..rules.expects.len())
+                    .filter(|&i| rules.expects[i].holds(&mut MapEntry::new(&pairs)))
+                    .collect();
+                let fast_heard = plan.expected(&rules, &mut MapEntry::new(&pairs), &mut scratch);
+                assert_eq!(
+                    fast_heard, plain_heard,
+                    "LOGMON_TEST_SEED={seed}: [expect] on entry {pairs:?}, rules {rules:#?}"
+                );
+                heard += plain_heard.len();
                 match plain {
                     Verdict::Alert(_) => alerts += 1,
                     Verdict::Ignored { .. } => ignored += 1,
@@ -620,10 +663,12 @@ mod tests {
                 }
             }
         }
-        eprintln!("plan vs plain: {alerts} alerts, {ignored} ignored, {passes} passes");
+        eprintln!(
+            "plan vs plain: {alerts} alerts, {ignored} ignored, {passes} passes, {heard} [expect] matches"
+        );
         // Not vacuous: every outcome, often.
         assert!(
-            alerts > 5_000 && ignored > 2_000 && passes > 5_000,
+            alerts > 5_000 && ignored > 2_000 && passes > 5_000 && heard > 2_000,
             "seed {seed}"
         );
     }
