@@ -294,7 +294,7 @@ fn a_backlog_under_1000_rules_keeps_the_watchdog_fed() {
     let dir = TempDir::new("watchdog");
     let jdir = dir.path().join("journal");
     fs::create_dir(&jdir).unwrap();
-    let entries: Vec<_> = (0..4000)
+    let entries: Vec<_> = (0..1000)
         .map(|i| {
             entry(&[
                 (
@@ -308,8 +308,10 @@ fn a_backlog_under_1000_rules_keeps_the_watchdog_fed() {
         .collect();
     fixture_journal(&jdir, &entries);
     let fake = FakeSendmail::new();
+    // Regexes with no literal a screen could look for (the rule plan
+    // skips a regex whose literals are absent): each one runs on each entry.
     let rules: String = (0..1000)
-        .map(|i| format!("[match]\nMESSAGE ~ (?i)never{i}[a-z]+(x|y)\\d\n"))
+        .map(|i| format!("[match]\nMESSAGE ~ (?i)^[a-z]+ [a-z]+ [a-z]+ [0-9]+ [a-z]+ [a-z]+ [a-z]+[0-9]{{{}}}\n", 1 + i % 3))
         .collect();
     let conf = write_config(dir.path(), &config("", fake.path(), "batch = 0", &rules));
     let mut notify = Notify::new();
@@ -332,7 +334,7 @@ fn a_backlog_under_1000_rules_keeps_the_watchdog_fed() {
     let start = Instant::now();
     let caught_up = wait_until(Duration::from_secs(300), || {
         notify.poll();
-        notify.any("4000 entries read")
+        notify.any("1000 entries read")
     });
     let took = start.elapsed();
     assert!(caught_up, "backlog not read; stderr:\n{}", lm.stderr());
@@ -344,7 +346,7 @@ fn a_backlog_under_1000_rules_keeps_the_watchdog_fed() {
         .collect();
     let max_gap = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(took);
     eprintln!(
-        "1000 rules: backlog of 4000 read in {took:?}, {} watchdog pings, longest gap {max_gap:?}",
+        "1000 rules: backlog of 1000 read in {took:?}, {} watchdog pings, longest gap {max_gap:?}",
         pings.len()
     );
     assert!(
