@@ -318,8 +318,13 @@ run() {
     trap 'exit 130' INT TERM
     local failures=()
 
-    # The shipped rules and priority; no state file.
-    sed 's|^state_file .*|state_file =|' logmon.conf >"$WORK/scan.conf"
+    # The shipped priority and the script's keyword rule with its two
+    # exceptions (logmon.d/20-keywords.conf: the rules whose alerts the
+    # generator counts); no state file. The packs are measured below
+    # (rulesets).
+    sed -e 's|^state_file .*|state_file =|' \
+        -e "s|^include .*|include = $ROOT/logmon.d/20-keywords.conf|" logmon.conf >"$WORK/scan.conf"
+    grep -q "^include = $ROOT/logmon.d/20-keywords.conf" "$WORK/scan.conf" || die "could not set include in scan.conf"
 
     # ---- journals
     local n dir dirs=() sizes_sorted
@@ -420,7 +425,8 @@ run() {
     sed -e 's|^state_file .*|state_file =|' \
         -e "s|^sendmail .*|sendmail = $WORK/fake-sendmail|" \
         -e 's|^batch .*|batch = 0|' \
-        -e 's|^max_per_hour .*|max_per_hour = 100000|' logmon.conf >"$WORK/follow.conf"
+        -e 's|^max_per_hour .*|max_per_hour = 100000|' \
+        -e "s|^include .*|include = $ROOT/logmon.d/20-keywords.conf|" logmon.conf >"$WORK/follow.conf"
     grep -q "^sendmail = $WORK/fake-sendmail" "$WORK/follow.conf" || die "could not set sendmail in follow.conf"
     grep -q '^batch = 0' "$WORK/follow.conf" || die "could not set batch in follow.conf"
 
