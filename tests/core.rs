@@ -412,6 +412,32 @@ fn test_mail_reports_success_and_failure() {
 }
 
 #[test]
+fn test_mail_tests_every_route() {
+    let dir = TempDir::new("testmail-rt");
+    let fake = FakeSendmail::new();
+    let conf = config(
+        dir.path(),
+        fake.path(),
+        "",
+        "[match]\nMESSAGE = x\n[match]\nMESSAGE = y\nto = sec@example.org\n\
+         [expect]\nname = backup\nMESSAGE = done\nwithin = 1h\nto = backups@example.org",
+    );
+    let out = logmon(&["-c", conf.to_str().unwrap(), "--test-mail"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut recipients: Vec<String> = fake
+        .args()
+        .iter()
+        .map(|argv| argv.last().cloned().unwrap_or_default())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        ["backups@example.org", "root", "sec@example.org"],
+        "one test mail per route, an [expect] rule's included"
+    );
+}
+
+#[test]
 fn check_usage_and_exit_codes() {
     let dir = TempDir::new("check");
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/logmon.conf");
