@@ -525,6 +525,14 @@ mod tests {
         }
     }
 
+    /// A new run on `host` with the clocks a state file kept.
+    fn restarted(host: &str, saved: Vec<Clock>, rules: &[Rule], now: u64) -> Expects {
+        let mut e = Expects::new(false, host.into(), "3.4".into());
+        e.restore(saved);
+        e.set_rules(rules, now);
+        e
+    }
+
     fn local(rules: &[Rule], now: u64) -> Expects {
         let mut e = Expects::new(false, "web1".into(), "1.2".into());
         e.set_rules(rules, now);
@@ -618,9 +626,7 @@ mod tests {
         let mut e = local(&rules, 0);
         let m = e.tick(10 * S).remove(0);
         e.delivered(&m);
-        let mut again = Expects::new(false, "web1".into(), "3.4".into());
-        again.restore(e.clocks());
-        again.set_rules(&rules, 50 * S);
+        let mut again = restarted("web1", e.clocks(), &rules, 50 * S);
         assert!(again.tick(60 * S).is_empty(), "no second missing mail");
         let r = again
             .matched(0, "x", 61 * S, entry(61 * S))
@@ -727,9 +733,7 @@ mod tests {
         let saved = e.clocks();
         assert_eq!((saved[0].since_usec, saved[0].missing.clone()), (0, None));
         // Restart, reading again from the held entry: missing, resolved.
-        let mut again = Expects::new(false, "web1".into(), "3.4".into());
-        again.restore(saved);
-        again.set_rules(&rules, 60 * S);
+        let mut again = restarted("web1", saved, &rules, 60 * S);
         let missing = again.tick(50 * S);
         assert_eq!(missing.len(), 1, "the outage is reported after all");
         let resolved = again.matched(0, "x", 50 * S, entry(50 * S));
@@ -750,9 +754,7 @@ mod tests {
         e.matched(0, "x", 50 * S, entry(50 * S)).expect("resolved");
         let saved = e.clocks();
         assert_eq!(saved[0].missing.as_deref(), Some(m.message_id.as_str()));
-        let mut again = Expects::new(false, "web1".into(), "3.4".into());
-        again.restore(saved);
-        again.set_rules(&rules, 60 * S);
+        let mut again = restarted("web1", saved, &rules, 60 * S);
         assert!(again.tick(50 * S).is_empty(), "no second missing mail");
         let r = again
             .matched(0, "x", 50 * S, entry(50 * S))
@@ -770,9 +772,7 @@ mod tests {
         let rules = [rule("backup", 10 * S, None)];
         let mut e = local(&rules, 0);
         e.matched(0, "x", 5 * S, entry(5 * S));
-        let mut renamed = Expects::new(false, "newname".into(), "3.4".into());
-        renamed.restore(e.clocks());
-        renamed.set_rules(&rules, 7 * S);
+        let mut renamed = restarted("newname", e.clocks(), &rules, 7 * S);
         let clocks = renamed.clocks();
         assert_eq!(clocks.len(), 1);
         assert_eq!(
