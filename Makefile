@@ -89,7 +89,8 @@ run: build
 	  echo "==> no journal on this machine: no journald ($(JOURNAL_SOCKET)) and no journal files in $(JOURNAL_DIRS); nothing to follow" >&2; \
 	  exit 1; \
 	fi
-	@sed 's|^state_file .*|state_file = $(CURDIR)/target/run-cursor|' logmon.conf > target/run.conf
+	@sed -e 's|^state_file .*|state_file = $(CURDIR)/target/run-cursor|' \
+	     -e 's|^include = logmon.d$$|include = $(CURDIR)/logmon.d|' logmon.conf > target/run.conf
 	@if [ -x $(SENDMAIL) ]; then \
 	  echo "==> following the journal; alerts are mailed to root (Ctrl-C stops)"; \
 	  exec $(SUDO) $(BIN) -c target/run.conf; \

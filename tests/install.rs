@@ -644,6 +644,19 @@ fn run_says_when_there_is_no_journal() {
         fs::read_to_string(&ran).unwrap().trim(),
         "-c target/run.conf"
     );
+    // The config it runs with has the shipped rules: the relative
+    // `include = logmon.d` would find nothing in target/.
+    let check = run(Command::new(LOGMON).args([
+        "-c",
+        src.join("target/run.conf").to_str().unwrap(),
+        "--check",
+    ]));
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let summary = text(&check.stdout);
+    assert!(
+        !summary.contains(" 0 match,"),
+        "make run's config has no rules: {summary}"
+    );
     drop(listener);
 
     // ... or only this machine's files (journald not running), in either place.
