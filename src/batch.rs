@@ -413,16 +413,19 @@ impl Batcher {
         let newer = std::mem::replace(&mut self.pending, returned);
         self.pending.merge(newer);
         self.opened_ms = Some(now_ms);
-        let shift = self.failures.min(20);
+        let delay = backoff_ms(self.policy.retry_ms, self.failures);
         self.failures += 1;
-        let delay = self
-            .policy
-            .retry_ms
-            .saturating_mul(1 << shift)
-            .min(MAX_RETRY_MS.max(self.policy.retry_ms));
         self.retry_at_ms = now_ms + delay;
         delay
     }
+}
+
+/// The wait before the next try after `failures` failed ones: `retry_ms`,
+/// doubling each time, at most [`MAX_RETRY_MS`] (or `retry_ms` if longer).
+pub fn backoff_ms(retry_ms: u64, failures: u32) -> u64 {
+    retry_ms
+        .saturating_mul(1 << failures.min(20))
+        .min(MAX_RETRY_MS.max(retry_ms))
 }
 
 #[cfg(test)]

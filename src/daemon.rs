@@ -621,14 +621,9 @@ impl Daemon {
                 self.maybe_save(now_ms, true);
             }
             Outcome::Failed(why) => {
-                let shift = route.notice_failures.min(12);
+                let delay =
+                    crate::batch::backoff_ms(self.config.mail.retry_ms, route.notice_failures);
                 route.notice_failures += 1;
-                let delay = self
-                    .config
-                    .mail
-                    .retry_ms
-                    .saturating_mul(1 << shift)
-                    .min(3_600_000);
                 route.notice_retry_at_ms = now_ms + delay;
                 log!(
                     ERR,

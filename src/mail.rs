@@ -28,6 +28,10 @@ const FOLD_AT: usize = 78;
 const SHORT_NAME: usize = 40;
 /// Context lines stand under their alert, indented so.
 const CONTEXT_INDENT: &str = "    ";
+/// The headers after the addressing ones, and the blank line: every
+/// mail logmon writes is plain UTF-8 text, marked as sent by a machine.
+const BODY_HEADERS: &str = "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\
+    Content-Transfer-Encoding: 8bit\nAuto-Submitted: auto-generated\n\n";
 /// Marks a message cut short on a body line.
 const CUT: &str = " [cut]";
 
@@ -69,10 +73,7 @@ pub fn compose(
         let labels: Vec<&str> = fired.iter().map(|&r| label(context, r)).collect();
         m.push_str(&header("X-Logmon-Rules", &labels.join(", ")));
     }
-    m.push_str("MIME-Version: 1.0\n");
-    m.push_str("Content-Type: text/plain; charset=utf-8\n");
-    m.push_str("Content-Transfer-Encoding: 8bit\n");
-    m.push_str("Auto-Submitted: auto-generated\n\n");
+    m.push_str(BODY_HEADERS);
     m.push_str(&body(pending, time, context));
     m
 }
@@ -259,11 +260,7 @@ fn footer(pending: &Pending, time: TimeFormat, fired: &[usize], context: &Contex
     }
     for &rule in fired {
         if let Some(r) = context.rules.get(rule) {
-            let line = if r.label == r.origin {
-                format!("Rule {}", r.origin)
-            } else {
-                format!("Rule {}: {}", r.label, r.origin)
-            };
+            let line = rule_line(&r.label, &r.origin);
             f.push_str(&visible_cut(&line, MAX_LINE, CUT));
             f.push('\n');
         }
@@ -607,10 +604,7 @@ pub fn compose_expect(
         m.push_str(&format!("References: {reply_to}\n"));
     }
     m.push_str(&header("X-Logmon-Rules", &notice.label));
-    m.push_str("MIME-Version: 1.0\n");
-    m.push_str("Content-Type: text/plain; charset=utf-8\n");
-    m.push_str("Content-Transfer-Encoding: 8bit\n");
-    m.push_str("Auto-Submitted: auto-generated\n\n");
+    m.push_str(BODY_HEADERS);
     let within = duration(notice.within_usec);
     let last = if notice.seen {
         format!("the last one was at {}", time(notice.since_usec))
@@ -656,11 +650,7 @@ pub fn compose_expect(
     m.push_str(&body);
     m.push_str("\n-- \n");
     let config = visible_cut(config, 400, "...");
-    let rule = if notice.label == notice.origin {
-        format!("Rule {}", notice.origin)
-    } else {
-        format!("Rule {}: {}", notice.label, notice.origin)
-    };
+    let rule = rule_line(&notice.label, &notice.origin);
     for line in [
         rule,
         format!("To change it: edit 'within' or remove the [expect] block, then: logmon --check -c {config} && systemctl reload logmon"),
@@ -669,6 +659,15 @@ pub fn compose_expect(
         m.push('\n');
     }
     m
+}
+
+/// `Rule FILE:LINE`, or `Rule NAME: FILE:LINE` for a named rule.
+fn rule_line(label: &str, origin: &str) -> String {
+    if label == origin {
+        format!("Rule {origin}")
+    } else {
+        format!("Rule {label}: {origin}")
+    }
 }
 
 /// `1d 2h`, `26h`, `3s`: the two largest units.
