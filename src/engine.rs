@@ -186,7 +186,7 @@ impl Engine {
         if self.rules.expects.is_empty() {
             return Vec::new();
         }
-        let held = self.plan.expected(&self.rules, entry, &mut self.scratch);
+        let held = self.plan.expected(&self.rules, &mut self.scratch);
         if held.is_empty() || self.own.is_own(entry) {
             return Vec::new();
         }

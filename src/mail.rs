@@ -336,6 +336,10 @@ fn short_names(host: &str, unit: &str) -> (String, String) {
 /// backslashes made visible, so hostile text cannot fake extra lines,
 /// reorder or hide what is shown, and every shown escape means one thing.
 pub fn visible(s: &str) -> String {
+    // Most log text is printable ASCII, which shows as it is.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'\\') {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         push_visible(&mut out, c);

@@ -26,17 +26,34 @@ pub struct Plan {
     /// `[expect]` rules, with screens of their own: they are asked for
     /// every entry, and must not scan the `[ignore]` rules' literals.
     expects: Vec<Vec<Check>>,
-    /// Per `[match]` rule: the screen of a check that holds only if the
-    /// screen found one of its literals (a `=` test, a `~` regex), or
-    /// [`NO_GATE`]. Once that screen has found nothing in an entry, the
-    /// rule is passed over at once.
-    gates: Vec<usize>,
+    /// Per `[match]` rule: what tells cheaply that it cannot hold.
+    gates: Vec<Gate>,
+    /// Per field some `[match]` rule tests with `==`: the values those
+    /// tests want, and their rules. One lookup of the entry's value opens
+    /// the rules it equals; the others are passed over at once.
+    equals: Vec<Equals>,
     screens: Vec<Screen>,
     /// Literals of all screens: one bit each per entry.
     literals: usize,
 }
 
-const NO_GATE: usize = usize::MAX;
+#[derive(Clone, Copy)]
+enum Gate {
+    /// The rule's checks decide.
+    Open,
+    /// A check holds only if this screen found one of its literals (a `=`
+    /// test, a `~` regex): once the screen found nothing, the rule cannot
+    /// hold.
+    Screen(usize),
+    /// A `==` check: the rule can hold only if [`Plan::equals`] opened it.
+    Equals,
+}
+
+struct Equals {
+    field: usize,
+    /// (value, `[match]` rule), sorted.
+    wanted: Vec<(Vec<u8>, usize)>,
+}
 
 /// One condition of a rule, as the plan evaluates it.
 struct Check {
@@ -62,15 +79,19 @@ struct Screen {
     field: usize,
     /// (literal, lower-cased when folding; fold case; its bit).
     literals: Vec<(Vec<u8>, bool, usize)>,
-    /// A bit per pair of (lower-cased) bytes: those some literal is
-    /// anchored on. Most pairs of a value are none of them, and one bit
-    /// test tells so.
+    /// A bit per pair of bytes: those some literal is anchored on (in
+    /// every case, for a folded literal). Most pairs of a value are none
+    /// of them, and one bit test tells so.
     pairs: Box<[u64; 1024]>,
-    /// (pair, index in `literals`, offset of the pair in the literal),
-    /// sorted by pair.
+    /// (lower-cased pair, index in `literals`, offset of the pair in the
+    /// literal), sorted by pair.
     anchored: Vec<(u16, usize, usize)>,
+    /// Where the pairs of each first byte start in `anchored` (257).
+    by_first: Vec<u32>,
     /// Literals of one byte (indexes in `literals`): no pair to anchor on.
     singles: Vec<usize>,
+    /// Every pair (1) or every other (2): see [`Screen::finish`].
+    stride: usize,
 }
 
 #[inline(always)]
@@ -95,13 +116,23 @@ static LOWER: [u8; 256] = {
 #[derive(Default)]
 pub struct Scratch {
     bytes: Vec<u8>,
-    /// Whether the values were read for this entry.
-    read: bool,
     values: Vec<Value>,
     screened: Vec<bool>,
     /// Per screen: how many of its literals it found.
     hits: Vec<u32>,
     found: Vec<u64>,
+    /// A bit per `[match]` rule: those an [`Equals`] lookup opened.
+    open: Vec<u64>,
+}
+
+/// `v` as `n` times `x`, without giving up its buffer.
+fn reset<T: Copy>(v: &mut Vec<T>, n: usize, x: T) {
+    if v.len() == n {
+        v.fill(x);
+    } else {
+        v.clear();
+        v.resize(n, x);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -164,7 +195,9 @@ impl Builder {
                     literals: Vec::new(),
                     pairs: Box::new([0; 1024]),
                     anchored: Vec::new(),
+                    by_first: Vec::new(),
                     singles: Vec::new(),
+                    stride: 1,
                 });
                 self.screens.len() - 1
             }
@@ -223,21 +256,54 @@ impl Builder {
 }
 
 impl Screen {
-    /// Anchor each literal on its rarest pair of bytes.
+    /// Anchor each literal on its rarest pair of bytes, and on a pair
+    /// next to it: of two neighbouring pairs one starts at an even offset
+    /// of the value, so the scan looks at every other pair only. A
+    /// literal of two bytes has one pair: the scan then looks at all.
     fn finish(&mut self) {
-        for (index, (lit, _, _)) in self.literals.iter().enumerate() {
+        self.stride = 2;
+        for (index, (lit, fold, _)) in self.literals.iter().enumerate() {
             if lit.len() < 2 {
                 self.singles.push(index);
                 continue;
             }
-            let offset = (0..lit.len() - 1)
+            let rarest = (0..lit.len() - 1)
                 .max_by_key(|&o| rarity(lit[o]) + rarity(lit[o + 1]))
                 .unwrap_or(0);
-            let key = pair_key(lit[offset], lit[offset + 1]);
-            self.pairs[key / 64] |= 1 << (key % 64);
-            self.anchored.push((key as u16, index, offset));
+            let neighbour = match lit.len() {
+                2 => {
+                    self.stride = 1;
+                    None
+                }
+                n if rarest + 2 < n => Some(rarest + 1),
+                _ => Some(rarest - 1),
+            };
+            for offset in std::iter::once(rarest).chain(neighbour) {
+                let (a, b) = (lit[offset], lit[offset + 1]);
+                // The table is looked up with the value's bytes as they
+                // are: a folded literal sets the bit of every case of its
+                // pair.
+                let cases = |c: u8| match fold {
+                    true => [c, c.to_ascii_uppercase()],
+                    false => [c, c],
+                };
+                for x in cases(a) {
+                    for y in cases(b) {
+                        let key = (x as usize) << 8 | y as usize;
+                        self.pairs[key / 64] |= 1 << (key % 64);
+                    }
+                }
+                self.anchored.push((pair_key(a, b) as u16, index, offset));
+            }
         }
         self.anchored.sort_unstable();
+        self.by_first = vec![0; 257];
+        for &(k, ..) in &self.anchored {
+            self.by_first[(k >> 8) as usize + 1] += 1;
+        }
+        for b in 0..256 {
+            self.by_first[b + 1] += self.by_first[b];
+        }
     }
 
     /// Mark literal `index` found; 1 if it was not yet.
@@ -258,37 +324,52 @@ impl Screen {
         }
     }
 
+    /// Set the bit of every literal anchored on the pair at `hay[i..]`
+    /// that occurs there; how many were not found before.
+    fn anchored_at(&self, hay: &[u8], i: usize, found: &mut [u64]) -> u32 {
+        let key = pair_key(hay[i], hay[i + 1]);
+        let by_first: &[u32] = &self.by_first;
+        let (from, to) = (
+            by_first[key >> 8] as usize,
+            by_first[(key >> 8) + 1] as usize,
+        );
+        let anchored: &[(u16, usize, usize)] = &self.anchored;
+        let mut hits = 0;
+        for &(k, index, offset) in &anchored[from..to] {
+            if k as usize != key {
+                continue;
+            }
+            if let Some(start) = i.checked_sub(offset) {
+                if self.at(index, hay, start) {
+                    hits += self.set(index, found);
+                }
+            }
+        }
+        hits
+    }
+
     /// Set the bit of every literal that occurs in `hay`; how many do.
     fn scan(&self, hay: &[u8], found: &mut [u64]) -> u32 {
         let mut hits = 0;
         for &index in &self.singles {
-            if (0..hay.len()).any(|i| self.at(index, hay, i)) {
+            let (lit, fold, _) = &self.literals[index];
+            let b = lit[0];
+            let occurs = match fold {
+                true => hay.iter().any(|&h| LOWER[h as usize] == b),
+                false => hay.contains(&b),
+            };
+            if occurs {
                 hits += self.set(index, found);
             }
         }
         let pairs: &[u64; 1024] = &self.pairs;
-        let mut prev = match hay.first() {
-            Some(&b) => LOWER[b as usize] as usize,
-            None => return hits,
-        };
-        for i in 1..hay.len() {
-            let cur = LOWER[hay[i] as usize] as usize;
-            let key = prev << 8 | cur;
-            prev = cur;
-            if pairs[key / 64] & (1 << (key % 64)) == 0 {
-                continue;
+        let mut i = 0;
+        while let Some(&[a, b]) = hay.get(i..i + 2) {
+            let key = (a as usize) << 8 | b as usize;
+            if pairs[key / 64] & (1 << (key % 64)) != 0 {
+                hits += self.anchored_at(hay, i, found);
             }
-            let from = self.anchored.partition_point(|a| (a.0 as usize) < key);
-            for &(k, index, offset) in &self.anchored[from..] {
-                if k as usize != key {
-                    break;
-                }
-                if let Some(start) = (i - 1).checked_sub(offset) {
-                    if self.at(index, hay, start) {
-                        hits += self.set(index, found);
-                    }
-                }
-            }
+            i += self.stride;
         }
         hits
     }
@@ -307,20 +388,44 @@ impl Plan {
             .iter()
             .map(|r| b.checks(r, Class::Match))
             .collect();
+        let mut equals: Vec<Equals> = Vec::new();
         let gates = matches
             .iter()
             .zip(&rules.matches)
-            .map(|(checks, r)| {
+            .enumerate()
+            .map(|(i, (checks, r))| {
+                let test = |c: &Check| &r.conditions[c.condition].test;
+                if let Some((c, Test::Equals(value))) = checks
+                    .iter()
+                    .map(|c| (c, test(c)))
+                    .find(|(_, t)| matches!(t, Test::Equals(_)))
+                {
+                    let e = match equals.iter().position(|e| e.field == c.field) {
+                        Some(e) => e,
+                        None => {
+                            equals.push(Equals {
+                                field: c.field,
+                                wanted: Vec::new(),
+                            });
+                            equals.len() - 1
+                        }
+                    };
+                    equals[e].wanted.push((value.clone(), i));
+                    return Gate::Equals;
+                }
                 let gate = checks.iter().find_map(|c| match &c.how {
                     How::Contains { screen, .. } => Some(*screen),
                     How::Screened { screen, .. } => {
-                        matches!(r.conditions[c.condition].test, Test::Regex(..)).then_some(*screen)
+                        matches!(test(c), Test::Regex(..)).then_some(*screen)
                     }
                     How::Plain => None,
                 });
-                gate.unwrap_or(NO_GATE)
+                gate.map_or(Gate::Open, Gate::Screen)
             })
             .collect();
+        for e in &mut equals {
+            e.wanted.sort_unstable();
+        }
         let ignores = rules
             .ignores
             .iter()
@@ -334,12 +439,14 @@ impl Plan {
         for s in &mut b.screens {
             s.finish();
         }
+
         Plan {
             fields: FieldSet::new(b.fields),
             matches,
             ignores,
             expects,
             gates,
+            equals,
             screens: b.screens,
             literals: b.literals,
         }
@@ -347,27 +454,48 @@ impl Plan {
 
     /// [`Rules::verdict`] for `rules`, the rules this plan was made from.
     pub fn verdict(&self, rules: &Rules, entry: &mut dyn Fields, s: &mut Scratch) -> Verdict {
-        s.read = false;
-        s.values.clear();
-        s.values.resize(self.fields.names.len(), Value::Missing);
-        s.screened.clear();
-        s.screened.resize(self.screens.len(), false);
-        s.hits.clear();
-        s.hits.resize(self.screens.len(), 0);
-        s.found.clear();
-        s.found.resize(self.literals.div_ceil(64), 0);
+        reset(&mut s.values, self.fields.names.len(), Value::Missing);
+        reset(&mut s.screened, self.screens.len(), false);
+        reset(&mut s.hits, self.screens.len(), 0);
+        reset(&mut s.found, self.literals.div_ceil(64), 0);
+        reset(&mut s.open, rules.matches.len().div_ceil(64), 0);
         s.bytes.clear();
+        // The rules' fields, in one walk: nearly every entry needs some.
+        let (bytes, values) = (&mut s.bytes, &mut s.values);
+        if !self.fields.names.is_empty() {
+            entry.values(&self.fields, &mut |i, v| {
+                let start = bytes.len();
+                bytes.extend_from_slice(v);
+                values[i] = Value::At(start, bytes.len());
+            });
+        }
+        for e in &self.equals {
+            if let Some((a, b)) = self.value(e.field, s) {
+                let value = &s.bytes[a..b];
+                let from = e.wanted.partition_point(|(w, _)| w[..] < *value);
+                for (w, rule) in &e.wanted[from..] {
+                    if w[..] != *value {
+                        break;
+                    }
+                    s.open[rule / 64] |= 1 << (rule % 64);
+                }
+            }
+        }
+        let gates: &[Gate] = &self.gates;
+        let may_hold = |i: usize, s: &Scratch| match gates[i] {
+            Gate::Open => true,
+            Gate::Screen(g) => !s.screened.as_slice()[g] || s.hits.as_slice()[g] > 0,
+            Gate::Equals => s.open.as_slice()[i / 64] & (1 << (i % 64)) != 0,
+        };
         let holds = Plan::holds;
-        let gates: &[usize] = &self.gates;
-        let Some(matched) = (0..rules.matches.len()).find(|&i| {
-            let g = gates[i];
-            let closed = g != NO_GATE && s.screened[g] && s.hits[g] == 0;
-            !closed && holds(self, &self.matches[i], &rules.matches[i], entry, s)
-        }) else {
+        let (checks, matches) = (self.matches.as_slice(), rules.matches.as_slice());
+        let Some(matched) =
+            (0..matches.len()).find(|&i| may_hold(i, s) && holds(self, &checks[i], &matches[i], s))
+        else {
             return Verdict::Pass;
         };
-        if let Some(ignore) = (0..rules.ignores.len())
-            .find(|&i| holds(self, &self.ignores[i], &rules.ignores[i], entry, s))
+        if let Some(ignore) =
+            (0..rules.ignores.len()).find(|&i| holds(self, &self.ignores[i], &rules.ignores[i], s))
         {
             return Verdict::Ignored { matched, ignore };
         }
@@ -375,7 +503,8 @@ impl Plan {
         for i in matched + 1..rules.matches.len() {
             let route = rules.matches[i].route;
             if !fired.iter().any(|&f| rules.matches[f].route == route)
-                && holds(self, &self.matches[i], &rules.matches[i], entry, s)
+                && may_hold(i, s)
+                && holds(self, &self.matches[i], &rules.matches[i], s)
             {
                 fired.push(i);
             }
@@ -385,25 +514,19 @@ impl Plan {
 
     /// The `[expect]` rules that hold for the entry [`Plan::verdict`] was
     /// last asked about (its values are still in `s`).
-    pub fn expected(&self, rules: &Rules, entry: &mut dyn Fields, s: &mut Scratch) -> Vec<usize> {
+    pub fn expected(&self, rules: &Rules, s: &mut Scratch) -> Vec<usize> {
         (0..rules.expects.len())
-            .filter(|&i| Plan::holds(self, &self.expects[i], &rules.expects[i], entry, s))
+            .filter(|&i| Plan::holds(self, &self.expects[i], &rules.expects[i], s))
             .collect()
     }
 
     /// Whether all checks hold: first what the values and screens tell
     /// cheaply, then, if no check failed on that, the regexes.
     #[inline(always)]
-    fn holds(
-        &self,
-        checks: &[Check],
-        rule: &Rule,
-        entry: &mut dyn Fields,
-        s: &mut Scratch,
-    ) -> bool {
+    fn holds(&self, checks: &[Check], rule: &Rule, s: &mut Scratch) -> bool {
         let mut pending = false;
         for c in checks {
-            match self.quick(c, rule, entry, s) {
+            match self.quick(c, rule, s) {
                 Some(false) => return false,
                 Some(true) => {}
                 None => pending = true,
@@ -411,8 +534,8 @@ impl Plan {
         }
         !pending
             || checks.iter().all(|c| {
-                self.quick(c, rule, entry, s).is_some() || {
-                    let v = self.value(c.field, entry, s);
+                self.quick(c, rule, s).is_some() || {
+                    let v = self.value(c.field, s);
                     let test = &rule.conditions[c.condition].test;
                     test.holds(v.map(|(a, b)| &s.bytes[a..b]))
                 }
@@ -421,15 +544,9 @@ impl Plan {
 
     /// A check's outcome when it needs no regex, else `None`.
     #[inline(always)]
-    fn quick(
-        &self,
-        check: &Check,
-        rule: &Rule,
-        entry: &mut dyn Fields,
-        s: &mut Scratch,
-    ) -> Option<bool> {
-        let value = self.value(check.field, entry, s);
-        let test = &rule.conditions[check.condition].test;
+    fn quick(&self, check: &Check, rule: &Rule, s: &mut Scratch) -> Option<bool> {
+        let value = self.value(check.field, s);
+        let test = &rule.conditions.as_slice()[check.condition].test;
         match &check.how {
             How::Plain if matches!(test, Test::Regex(..) | Test::NotRegex(..)) => None,
             How::Plain => Some(test.holds(value.map(|(a, b)| &s.bytes[a..b]))),
@@ -447,20 +564,10 @@ impl Plan {
         }
     }
 
-    /// Where the value of field `f` is in the scratch bytes. The first
-    /// call for an entry reads all fields the plan needs, in one go.
+    /// Where the value of field `f` is in the scratch bytes.
     #[inline(always)]
-    fn value(&self, f: usize, entry: &mut dyn Fields, s: &mut Scratch) -> Option<(usize, usize)> {
-        if !s.read {
-            s.read = true;
-            let (bytes, values) = (&mut s.bytes, &mut s.values);
-            entry.values(&self.fields, &mut |i, v| {
-                let start = bytes.len();
-                bytes.extend_from_slice(v);
-                values[i] = Value::At(start, bytes.len());
-            });
-        }
-        match s.values[f] {
+    fn value(&self, f: usize, s: &Scratch) -> Option<(usize, usize)> {
+        match s.values.as_slice()[f] {
             Value::At(a, b) => Some((a, b)),
             Value::Missing => None,
         }
@@ -469,15 +576,14 @@ impl Plan {
     /// Whether the screen found literal `bit`, scanning on first use.
     #[inline(always)]
     fn found(&self, screen: usize, bit: usize, s: &mut Scratch) -> bool {
-        if !s.screened[screen] {
-            s.screened[screen] = true;
-            let sc = &self.screens[screen];
-            // The value was read before any check of it asks the screen.
-            if let Value::At(a, b) = s.values[sc.field] {
-                s.hits[screen] = sc.scan(&s.bytes[a..b], &mut s.found);
+        if !s.screened.as_slice()[screen] {
+            s.screened.as_mut_slice()[screen] = true;
+            let sc = &self.screens.as_slice()[screen];
+            if let Value::At(a, b) = s.values.as_slice()[sc.field] {
+                s.hits.as_mut_slice()[screen] = sc.scan(&s.bytes[a..b], &mut s.found);
             }
         }
-        s.found[bit / 64] & (1 << (bit % 64)) != 0
+        s.found.as_slice()[bit / 64] & (1 << (bit % 64)) != 0
     }
 }
 
@@ -650,7 +756,7 @@ mod tests {
                 let plain_heard: Vec<usize> = (0..rules.expects.len())
                     .filter(|&i| rules.expects[i].holds(&mut MapEntry::new(&pairs)))
                     .collect();
-                let fast_heard = plan.expected(&rules, &mut MapEntry::new(&pairs), &mut scratch);
+                let fast_heard = plan.expected(&rules, &mut scratch);
                 assert_eq!(
                     fast_heard, plain_heard,
                     "LOGMON_TEST_SEED={seed}: [expect] on entry {pairs:?}, rules {rules:#?}"

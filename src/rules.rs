@@ -45,18 +45,39 @@ pub trait Fields {
 #[derive(Debug, Default)]
 pub struct FieldSet {
     pub names: Vec<String>,
-    /// Per name: `NAME=`'s first 8 bytes (0-padded) and their mask.
-    heads: Vec<(u64, u64)>,
-    /// A bit per hash of the first two bytes of the names: most items of an
-    /// entry are no field asked for, and this tells them apart cheaply.
-    filter: Vec<u64>,
+    /// Per bucket of the first two bytes of `NAME=` ([`pair`]): where its
+    /// names start in `candidates` (the next bucket's start ends them).
+    /// Most items of an entry are no field asked for; their bucket is
+    /// empty, and the few that share one are told apart by `head`.
+    starts: Vec<u32>,
+    /// Per name in bucket order: `NAME=`'s first 8 bytes and its next 8
+    /// (0-padded), their masks, and the name's index.
+    candidates: Vec<Candidate>,
 }
 
-const FILTER_BITS: usize = 4096;
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    bucket: usize,
+    heads: [(u64, u64); 2],
+    index: usize,
+}
+
+/// `s`'s bytes `at..at + 8` (0-padded) and the mask of those it has.
+#[inline(always)]
+fn masked_head(s: &[u8], at: usize) -> (u64, u64) {
+    let rest = s.get(at..).unwrap_or_default();
+    let mask = match rest.len() {
+        0..8 => (1u64 << (8 * rest.len())) - 1,
+        _ => u64::MAX,
+    };
+    (head(rest) & mask, mask)
+}
+
+const BUCKETS: usize = 1024;
 
 #[inline(always)]
 fn pair(b0: u8, b1: u8) -> usize {
-    ((b0 as usize) << 5 ^ b1 as usize) % FILTER_BITS
+    ((b0 as usize) << 5 ^ b1 as usize) % BUCKETS
 }
 
 /// The first 8 bytes of `s`, 0-padded.
@@ -70,46 +91,61 @@ pub fn head(s: &[u8]) -> u64 {
 
 impl FieldSet {
     pub fn new(names: Vec<String>) -> FieldSet {
-        let mut filter = vec![0u64; FILTER_BITS / 64];
-        let mut heads = Vec::new();
-        for name in &names {
-            let prefix = format!("{name}=");
-            let p = prefix.as_bytes();
-            let bit = pair(p[0], p[1]);
-            filter[bit / 64] |= 1 << (bit % 64);
-            let mask = match p.len() {
-                0..8 => (1u64 << (8 * p.len())) - 1,
-                _ => u64::MAX,
-            };
-            heads.push((head(p), mask));
+        let mut candidates: Vec<Candidate> = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let prefix = format!("{name}=");
+                let p = prefix.as_bytes();
+                Candidate {
+                    bucket: pair(p[0], p.get(1).copied().unwrap_or(0)),
+                    heads: [masked_head(p, 0), masked_head(p, 8)],
+                    index,
+                }
+            })
+            .collect();
+        candidates.sort_unstable();
+        let mut starts = vec![0u32; BUCKETS + 1];
+        for c in &candidates {
+            starts[c.bucket + 1] += 1;
+        }
+        for b in 0..BUCKETS {
+            starts[b + 1] += starts[b];
         }
         FieldSet {
             names,
-            heads,
-            filter,
+            starts,
+            candidates,
         }
     }
 
     /// The index of the name `item` is a field of (`NAME=value`), if any,
     /// and where its value starts.
+    #[inline(always)]
     pub fn find(&self, item: &[u8]) -> Option<(usize, usize)> {
         let (&b0, rest) = item.split_first()?;
-        let bit = pair(b0, *rest.first()?);
-        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+        let bucket = pair(b0, *rest.first()?);
+        let starts: &[u32] = &self.starts;
+        let (from, to) = (starts[bucket] as usize, starts[bucket + 1] as usize);
+        if from == to {
             return None;
         }
         let h = head(item);
-        self.heads
-            .iter()
-            .enumerate()
-            .find_map(|(i, &(want, mask))| {
-                let name = self.names[i].as_bytes();
-                let matches = h & mask == want
-                    && item.len() > name.len()
-                    && item[..name.len()] == *name
-                    && item[name.len()] == b'=';
-                matches.then_some((i, name.len() + 1))
-            })
+        let h2 = head(item.get(8..).unwrap_or_default());
+        let candidates: &[Candidate] = &self.candidates;
+        candidates[from..to].iter().find_map(|c| {
+            let [(want, mask), (want2, mask2)] = c.heads;
+            if h & mask != want || h2 & mask2 != want2 {
+                return None;
+            }
+            // Up to 16 bytes of `NAME=` compared; a longer one's rest.
+            let name = self.names[c.index].as_bytes();
+            let matches = name.len() < 16
+                || (item.len() > name.len()
+                    && item[16..name.len()] == name[16..]
+                    && item[name.len()] == b'=');
+            matches.then_some((c.index, name.len() + 1))
+        })
     }
 }
 
@@ -254,6 +290,10 @@ pub fn number(v: &[u8]) -> Option<i64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
+    // PRIORITY and most numbers are one digit: the answer without a parse.
+    if let [d] = v {
+        return Some(i64::from(d - b'0'));
+    }
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
@@ -349,6 +389,77 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+
+    /// [`FieldSet::find`] against the obvious reading, on names that share
+    /// their first bytes and have the lengths where its compares change
+    /// (8 and 16 bytes of `NAME=`), and items that nearly match.
+    #[test]
+    fn field_set_finds_what_a_plain_search_finds() {
+        const POOL: &[&str] = &[
+            "U",
+            "UN",
+            "UNIT",
+            "UNIT_RESULT",
+            "MESSAGE",
+            "MESSAGE_ID",
+            "PRIORITY",
+            "PRIORITX",
+            "_SYSTEMD_UNIT",
+            "_SYSTEMD_USER_UNIT",
+            "_SYSTEMD_CGROUP",
+            "ABCDEFGHIJKLMN",
+            "ABCDEFGHIJKLMNO",
+            "ABCDEFGHIJKLMNOP",
+            "ABCDEFGHIJKLMNOPQ",
+            "SYSLOG_IDENTIFIER",
+            "SYSLOG_IDENTIFIEX",
+            "SYSLOG_PID",
+            "_S",
+            "S_",
+        ];
+        let seed = crate::testing::seed("field set");
+        let mut rng = crate::testing::Rng::new(seed);
+        let mut found = 0;
+        for _ in 0..300 {
+            let mut names: Vec<String> = Vec::new();
+            for _ in 0..1 + rng.below(8) {
+                let n = rng.pick(POOL).to_string();
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            let set = FieldSet::new(names.clone());
+            for _ in 0..50 {
+                let mut item = rng.pick(POOL).as_bytes().to_vec();
+                match rng.below(5) {
+                    0 => {}
+                    1 => item.truncate(rng.below(item.len() + 1)),
+                    _ => {
+                        item.push(b'=');
+                        let values: &[&[u8]] = &[b"", b"x", b"=", b"value 1"];
+                        let value: &[u8] = rng.pick::<&[u8]>(values);
+                        item.extend_from_slice(value);
+                    }
+                }
+                let plain = names.iter().enumerate().find_map(|(i, n)| {
+                    let n = n.as_bytes();
+                    (item.len() > n.len() && item.starts_with(n) && item[n.len()] == b'=')
+                        .then_some((i, n.len() + 1))
+                });
+                found += usize::from(plain.is_some());
+                assert_eq!(
+                    set.find(&item),
+                    plain,
+                    "LOGMON_TEST_SEED={seed}: {names:?}, item {:?}",
+                    String::from_utf8_lossy(&item)
+                );
+            }
+        }
+        assert!(
+            found > 1_000,
+            "LOGMON_TEST_SEED={seed}: only {found} items found"
+        );
+    }
     use std::collections::HashMap;
 
     /// An entry for tests: a map of field name to raw value.
