@@ -26,8 +26,14 @@ pub struct Plan {
     /// `[expect]` rules, with screens of their own: they are asked for
     /// every entry, and must not scan the `[ignore]` rules' literals.
     expects: Vec<Vec<Check>>,
-    /// Per `[match]` rule: what tells cheaply that it cannot hold.
-    gates: Vec<Gate>,
+    /// A bit per `[match]` rule: those no screen or `==` lookup can rule
+    /// out, to be tried for every entry. Each entry starts its open rules
+    /// ([`Scratch::open`]) with these, adds what [`Plan::equals`] and
+    /// [`Plan::screen_gates`] open, and tries only the open ones.
+    always: Vec<u64>,
+    /// Per screen that gates rules: the bits of the rules that can hold
+    /// only if it found one of their literals (a `=` test, a `~` regex).
+    screen_gates: Vec<(usize, Vec<u64>)>,
     /// Per field some `[match]` rule tests with `==`: the values those
     /// tests want, and their rules. One lookup of the entry's value opens
     /// the rules it equals; the others are passed over at once.
@@ -37,16 +43,32 @@ pub struct Plan {
     literals: usize,
 }
 
+/// What tells cheaply that a `[match]` rule cannot hold.
 #[derive(Clone, Copy)]
 enum Gate {
-    /// The rule's checks decide.
+    /// Nothing: the rule's checks decide.
     Open,
-    /// A check holds only if this screen found one of its literals (a `=`
-    /// test, a `~` regex): once the screen found nothing, the rule cannot
-    /// hold.
+    /// A check holds only if this screen found one of its literals.
     Screen(usize),
-    /// A `==` check: the rule can hold only if [`Plan::equals`] opened it.
+    /// A `==` check: the rule can hold only if [`Plan::equals`] opens it.
     Equals,
+}
+
+fn set_bit(bits: &mut [u64], i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+/// The lowest bit set in `bits` at `from` or above.
+fn next_bit(bits: &[u64], from: usize) -> Option<usize> {
+    let mut word = from / 64;
+    let mut w = *bits.get(word)? & (u64::MAX << (from % 64));
+    loop {
+        if w != 0 {
+            return Some(word * 64 + w.trailing_zeros() as usize);
+        }
+        word += 1;
+        w = *bits.get(word)?;
+    }
 }
 
 struct Equals {
@@ -363,13 +385,13 @@ impl Screen {
             }
         }
         let pairs: &[u64; 1024] = &self.pairs;
-        let mut i = 0;
-        while let Some(&[a, b]) = hay.get(i..i + 2) {
-            let key = (a as usize) << 8 | b as usize;
+        let (mut i, stride) = (0, self.stride);
+        while i + 1 < hay.len() {
+            let key = (hay[i] as usize) << 8 | hay[i + 1] as usize;
             if pairs[key / 64] & (1 << (key % 64)) != 0 {
                 hits += self.anchored_at(hay, i, found);
             }
-            i += self.stride;
+            i += stride;
         }
         hits
     }
@@ -389,7 +411,7 @@ impl Plan {
             .map(|r| b.checks(r, Class::Match))
             .collect();
         let mut equals: Vec<Equals> = Vec::new();
-        let gates = matches
+        let gates: Vec<Gate> = matches
             .iter()
             .zip(&rules.matches)
             .enumerate()
@@ -410,7 +432,11 @@ impl Plan {
                             equals.len() - 1
                         }
                     };
-                    equals[e].wanted.push((value.clone(), i));
+                    // Kept sorted as it grows (rules stay in order among
+                    // equal values).
+                    let wanted = &mut equals[e].wanted;
+                    let at = wanted.partition_point(|(w, _)| w <= value);
+                    wanted.insert(at, (value.clone(), i));
                     return Gate::Equals;
                 }
                 let gate = checks.iter().find_map(|c| match &c.how {
@@ -423,8 +449,24 @@ impl Plan {
                 gate.map_or(Gate::Open, Gate::Screen)
             })
             .collect();
-        for e in &mut equals {
-            e.wanted.sort_unstable();
+        let words = rules.matches.len().div_ceil(64);
+        let mut always = vec![0; words];
+        let mut screen_gates: Vec<(usize, Vec<u64>)> = Vec::new();
+        for (i, gate) in gates.iter().enumerate() {
+            match *gate {
+                Gate::Open => set_bit(&mut always, i),
+                Gate::Screen(screen) => {
+                    let g = match screen_gates.iter().position(|g| g.0 == screen) {
+                        Some(g) => g,
+                        None => {
+                            screen_gates.push((screen, vec![0; words]));
+                            screen_gates.len() - 1
+                        }
+                    };
+                    set_bit(&mut screen_gates[g].1, i);
+                }
+                Gate::Equals => {}
+            }
         }
         let ignores = rules
             .ignores
@@ -445,7 +487,8 @@ impl Plan {
             matches,
             ignores,
             expects,
-            gates,
+            always,
+            screen_gates,
             equals,
             screens: b.screens,
             literals: b.literals,
@@ -458,7 +501,8 @@ impl Plan {
         reset(&mut s.screened, self.screens.len(), false);
         reset(&mut s.hits, self.screens.len(), 0);
         reset(&mut s.found, self.literals.div_ceil(64), 0);
-        reset(&mut s.open, rules.matches.len().div_ceil(64), 0);
+        s.open.clear();
+        s.open.extend_from_slice(&self.always);
         s.bytes.clear();
         // The rules' fields, in one walk: nearly every entry needs some.
         let (bytes, values) = (&mut s.bytes, &mut s.values);
@@ -477,34 +521,42 @@ impl Plan {
                     if w[..] != *value {
                         break;
                     }
-                    s.open[rule / 64] |= 1 << (rule % 64);
+                    set_bit(&mut s.open, *rule);
                 }
             }
         }
-        let gates: &[Gate] = &self.gates;
-        let may_hold = |i: usize, s: &Scratch| match gates[i] {
-            Gate::Open => true,
-            Gate::Screen(g) => !s.screened.as_slice()[g] || s.hits.as_slice()[g] > 0,
-            Gate::Equals => s.open.as_slice()[i / 64] & (1 << (i % 64)) != 0,
-        };
+        for (screen, gated) in &self.screen_gates {
+            if self.scan_once(*screen, s) > 0 {
+                for (o, g) in s.open.iter_mut().zip(gated) {
+                    *o |= g;
+                }
+            }
+        }
         let holds = Plan::holds;
         let (checks, matches) = (self.matches.as_slice(), rules.matches.as_slice());
-        let Some(matched) =
-            (0..matches.len()).find(|&i| may_hold(i, s) && holds(self, &checks[i], &matches[i], s))
-        else {
-            return Verdict::Pass;
+        let mut next = next_bit(&s.open, 0);
+        let matched = loop {
+            let Some(i) = next else {
+                return Verdict::Pass;
+            };
+            if holds(self, &checks[i], &matches[i], s) {
+                break i;
+            }
+            next = next_bit(&s.open, i + 1);
         };
         if let Some(ignore) =
             (0..rules.ignores.len()).find(|&i| holds(self, &self.ignores[i], &rules.ignores[i], s))
         {
             return Verdict::Ignored { matched, ignore };
         }
+        // Past the first, one rule per route: the first of each that holds.
         let mut fired = vec![matched];
-        for i in matched + 1..rules.matches.len() {
-            let route = rules.matches[i].route;
-            if !fired.iter().any(|&f| rules.matches[f].route == route)
-                && may_hold(i, s)
-                && holds(self, &self.matches[i], &rules.matches[i], s)
+        let mut at = matched + 1;
+        while let Some(i) = next_bit(&s.open, at) {
+            at = i + 1;
+            let route = matches[i].route;
+            if !fired.iter().any(|&f| matches[f].route == route)
+                && holds(self, &checks[i], &matches[i], s)
             {
                 fired.push(i);
             }
@@ -576,6 +628,14 @@ impl Plan {
     /// Whether the screen found literal `bit`, scanning on first use.
     #[inline(always)]
     fn found(&self, screen: usize, bit: usize, s: &mut Scratch) -> bool {
+        self.scan_once(screen, s);
+        s.found.as_slice()[bit / 64] & (1 << (bit % 64)) != 0
+    }
+
+    /// How many literals the screen found in its field's value (none when
+    /// the entry lacks it), scanning on first use.
+    #[inline(always)]
+    fn scan_once(&self, screen: usize, s: &mut Scratch) -> u32 {
         if !s.screened.as_slice()[screen] {
             s.screened.as_mut_slice()[screen] = true;
             let sc = &self.screens.as_slice()[screen];
@@ -583,7 +643,7 @@ impl Plan {
                 s.hits.as_mut_slice()[screen] = sc.scan(&s.bytes[a..b], &mut s.found);
             }
         }
-        s.found.as_slice()[bit / 64] & (1 << (bit % 64)) != 0
+        s.hits.as_slice()[screen]
     }
 }
 

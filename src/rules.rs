@@ -55,7 +55,7 @@ pub struct FieldSet {
     candidates: Vec<Candidate>,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 struct Candidate {
     bucket: usize,
     heads: [(u64, u64); 2],
@@ -91,7 +91,7 @@ pub fn head(s: &[u8]) -> u64 {
 
 impl FieldSet {
     pub fn new(names: Vec<String>) -> FieldSet {
-        let mut candidates: Vec<Candidate> = names
+        let candidates: Vec<Candidate> = names
             .iter()
             .enumerate()
             .map(|(index, name)| {
@@ -104,7 +104,6 @@ impl FieldSet {
                 }
             })
             .collect();
-        candidates.sort_unstable();
         let mut starts = vec![0u32; BUCKETS + 1];
         for c in &candidates {
             starts[c.bucket + 1] += 1;
@@ -112,6 +111,15 @@ impl FieldSet {
         for b in 0..BUCKETS {
             starts[b + 1] += starts[b];
         }
+        // Each in its bucket's place (a counting sort).
+        let mut next = starts.clone();
+        let mut slots: Vec<Option<Candidate>> = candidates.iter().map(|_| None).collect();
+        for c in candidates {
+            let at = &mut next[c.bucket];
+            slots[*at as usize] = Some(c);
+            *at += 1;
+        }
+        let candidates = slots.into_iter().flatten().collect();
         FieldSet {
             names,
             starts,
