@@ -112,7 +112,7 @@ struct Screen {
     by_first: Vec<u32>,
     /// Literals of one byte (indexes in `literals`): no pair to anchor on.
     singles: Vec<usize>,
-    /// Every pair (1) or every other (2): see [`Screen::finish`].
+    /// Every pair (1), every other (2)...: see [`Screen::finish`].
     stride: usize,
 }
 
@@ -171,6 +171,10 @@ fn cost(test: &Test) -> u8 {
         Test::Regex(..) | Test::NotRegex(..) => 2,
     }
 }
+
+/// The most pairs a screen passes over between two it looks at: more
+/// means fewer looks but more anchors, and so more false hits.
+const MAX_STRIDE: usize = 2;
 
 /// Which rules a screen serves: each kind is asked at its own time.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -278,12 +282,21 @@ impl Builder {
 }
 
 impl Screen {
-    /// Anchor each literal on its rarest pair of bytes, and on a pair
-    /// next to it: of two neighbouring pairs one starts at an even offset
-    /// of the value, so the scan looks at every other pair only. A
-    /// literal of two bytes has one pair: the scan then looks at all.
+    /// Anchor each literal on its rarest pair of bytes and the pairs next
+    /// to it, `stride` pairs in a row: of `stride` neighbouring pairs one
+    /// starts at a multiple of `stride`, so the scan looks at every
+    /// `stride`th pair only. The shortest literal sets the stride (a
+    /// literal of two bytes has one pair: the scan then looks at all).
     fn finish(&mut self) {
-        self.stride = 2;
+        let pairs_of = |lit: &Vec<u8>| lit.len() - 1;
+        self.stride = self
+            .literals
+            .iter()
+            .filter(|l| l.0.len() >= 2)
+            .map(|l| pairs_of(&l.0))
+            .min()
+            .unwrap_or(1)
+            .min(MAX_STRIDE);
         for (index, (lit, fold, _)) in self.literals.iter().enumerate() {
             if lit.len() < 2 {
                 self.singles.push(index);
@@ -292,15 +305,10 @@ impl Screen {
             let rarest = (0..lit.len() - 1)
                 .max_by_key(|&o| rarity(lit[o]) + rarity(lit[o + 1]))
                 .unwrap_or(0);
-            let neighbour = match lit.len() {
-                2 => {
-                    self.stride = 1;
-                    None
-                }
-                n if rarest + 2 < n => Some(rarest + 1),
-                _ => Some(rarest - 1),
-            };
-            for offset in std::iter::once(rarest).chain(neighbour) {
+            let first = rarest
+                .saturating_sub(self.stride / 2)
+                .min(pairs_of(lit) - self.stride);
+            for offset in first..first + self.stride {
                 let (a, b) = (lit[offset], lit[offset + 1]);
                 // The table is looked up with the value's bytes as they
                 // are: a folded literal sets the bit of every case of its
