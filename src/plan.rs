@@ -13,7 +13,11 @@
 //!   answered by that alone; a regex whose literals are all absent cannot
 //!   match and is not run; otherwise the regex decides, as it always does.
 //!   `[ignore]` rules have screens of their own, read only for the few
-//!   entries a `[match]` rule holds for.
+//!   entries a `[match]` rule holds for;
+//! - an entry tries only the `[match]` rules still open: a rule gated on a
+//!   screen opens when the screen found one of its literals, a rule with a
+//!   `==` condition when one lookup of that field's value finds it; the
+//!   others are always tried.
 
 use crate::prescreen::{anchor, rarity, required_literals};
 use crate::rules::{Condition, FieldSet, Fields, Rule, Rules, Test, Verdict};
