@@ -792,6 +792,18 @@ mod tests {
         r
     }
 
+    #[test]
+    fn next_bit_finds_the_lowest_bit_at_or_above() {
+        let bits = [1 << 3 | 1 << 63, 0, 1 << 5];
+        assert_eq!(next_bit(&bits, 0), Some(3));
+        assert_eq!(next_bit(&bits, 3), Some(3));
+        assert_eq!(next_bit(&bits, 4), Some(63));
+        assert_eq!(next_bit(&bits, 64), Some(133));
+        assert_eq!(next_bit(&bits, 134), None);
+        assert_eq!(next_bit(&bits, 500), None);
+        assert_eq!(next_bit(&[], 0), None);
+    }
+
     /// The property: the plan's verdict is the plain evaluation's, on
     /// random rule sets and entries (entries in a row share one scratch).
     #[test]
@@ -801,10 +813,13 @@ mod tests {
         let (mut alerts, mut ignored, mut passes, mut heard) = (0, 0, 0, 0);
         let mut scratch = Scratch::default();
         for _ in 0..2_000 {
+            // Now and then more rules than one word of open bits holds.
+            let n = match rng.below(20) {
+                0 => 60 + rng.below(140),
+                _ => 1 + rng.below(5),
+            };
             let rules = Rules {
-                matches: (0..1 + rng.below(5))
-                    .map(|_| random_rule(&mut rng))
-                    .collect(),
+                matches: (0..n).map(|_| random_rule(&mut rng)).collect(),
                 ignores: (0..rng.below(4)).map(|_| random_rule(&mut rng)).collect(),
                 expects: (0..rng.below(3)).map(|_| random_rule(&mut rng)).collect(),
             };
