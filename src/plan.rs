@@ -47,15 +47,12 @@ pub struct Plan {
     literals: usize,
 }
 
-/// What tells cheaply that a `[match]` rule cannot hold.
-#[derive(Clone, Copy)]
-enum Gate {
-    /// Nothing: the rule's checks decide.
-    Open,
-    /// A check holds only if this screen found one of its literals.
-    Screen(usize),
-    /// A `==` check: the rule can hold only if [`Plan::equals`] opens it.
-    Equals,
+/// The index of the first item of `v` that `is`, else of `new()` pushed.
+fn index_or_push<T>(v: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> usize {
+    v.iter().position(is).unwrap_or_else(|| {
+        v.push(new());
+        v.len() - 1
+    })
 }
 
 fn set_bit(bits: &mut [u64], i: usize) {
@@ -147,7 +144,8 @@ pub struct Scratch {
     /// Per screen: how many of its literals it found.
     hits: Vec<u32>,
     found: Vec<u64>,
-    /// A bit per `[match]` rule: those an [`Equals`] lookup opened.
+    /// A bit per `[match]` rule: those to try for this entry (see
+    /// [`Plan::always`]).
     open: Vec<u64>,
 }
 
@@ -199,13 +197,7 @@ struct Builder {
 
 impl Builder {
     fn field(&mut self, name: &str) -> usize {
-        match self.fields.iter().position(|f| f == name) {
-            Some(i) => i,
-            None => {
-                self.fields.push(name.to_string());
-                self.fields.len() - 1
-            }
-        }
+        index_or_push(&mut self.fields, |f| f == name, || name.to_string())
     }
 
     /// The bit of `literal` in the screen of (field, class), added if new.
@@ -422,62 +414,52 @@ impl Plan {
             .iter()
             .map(|r| b.checks(r, Class::Match))
             .collect();
-        let mut equals: Vec<Equals> = Vec::new();
-        let gates: Vec<Gate> = matches
-            .iter()
-            .zip(&rules.matches)
-            .enumerate()
-            .map(|(i, (checks, r))| {
-                let test = |c: &Check| &r.conditions[c.condition].test;
-                if let Some((c, Test::Equals(value))) = checks
-                    .iter()
-                    .map(|c| (c, test(c)))
-                    .find(|(_, t)| matches!(t, Test::Equals(_)))
-                {
-                    let e = match equals.iter().position(|e| e.field == c.field) {
-                        Some(e) => e,
-                        None => {
-                            equals.push(Equals {
-                                field: c.field,
-                                wanted: Vec::new(),
-                            });
-                            equals.len() - 1
-                        }
-                    };
-                    // Kept sorted as it grows (rules stay in order among
-                    // equal values).
-                    let wanted = &mut equals[e].wanted;
-                    let at = wanted.partition_point(|(w, _)| w <= value);
-                    wanted.insert(at, (value.clone(), i));
-                    return Gate::Equals;
-                }
-                let gate = checks.iter().find_map(|c| match &c.how {
-                    How::Contains { screen, .. } => Some(*screen),
-                    How::Screened { screen, .. } => {
-                        matches!(test(c), Test::Regex(..)).then_some(*screen)
-                    }
-                    How::Plain => None,
-                });
-                gate.map_or(Gate::Open, Gate::Screen)
-            })
-            .collect();
+        // What tells cheaply that a rule cannot hold: a `==` check (one
+        // lookup per field opens it), else a check that holds only if a
+        // screen found one of its literals (a `=` test, a `~` regex), else
+        // nothing (always tried).
         let words = rules.matches.len().div_ceil(64);
         let mut always = vec![0; words];
         let mut screen_gates: Vec<(usize, Vec<u64>)> = Vec::new();
-        for (i, gate) in gates.iter().enumerate() {
-            match *gate {
-                Gate::Open => set_bit(&mut always, i),
-                Gate::Screen(screen) => {
-                    let g = match screen_gates.iter().position(|g| g.0 == screen) {
-                        Some(g) => g,
-                        None => {
-                            screen_gates.push((screen, vec![0; words]));
-                            screen_gates.len() - 1
-                        }
-                    };
+        let mut equals: Vec<Equals> = Vec::new();
+        for (i, (checks, r)) in matches.iter().zip(&rules.matches).enumerate() {
+            let test = |c: &Check| &r.conditions[c.condition].test;
+            if let Some((c, Test::Equals(value))) = checks
+                .iter()
+                .map(|c| (c, test(c)))
+                .find(|(_, t)| matches!(t, Test::Equals(_)))
+            {
+                let e = index_or_push(
+                    &mut equals,
+                    |e| e.field == c.field,
+                    || Equals {
+                        field: c.field,
+                        wanted: Vec::new(),
+                    },
+                );
+                // Kept sorted as it grows.
+                let wanted = &mut equals[e].wanted;
+                let at = wanted.partition_point(|(w, _)| w <= value);
+                wanted.insert(at, (value.clone(), i));
+                continue;
+            }
+            let gate = checks.iter().find_map(|c| match &c.how {
+                How::Contains { screen, .. } => Some(*screen),
+                How::Screened { screen, .. } => {
+                    matches!(test(c), Test::Regex(..)).then_some(*screen)
+                }
+                How::Plain => None,
+            });
+            match gate {
+                Some(screen) => {
+                    let g = index_or_push(
+                        &mut screen_gates,
+                        |g| g.0 == screen,
+                        || (screen, vec![0; words]),
+                    );
                     set_bit(&mut screen_gates[g].1, i);
                 }
-                Gate::Equals => {}
+                None => set_bit(&mut always, i),
             }
         }
         let ignores = rules
@@ -493,7 +475,6 @@ impl Plan {
         for s in &mut b.screens {
             s.finish();
         }
-
         Plan {
             fields: FieldSet::new(b.fields),
             matches,

@@ -57,7 +57,6 @@ pub struct FieldSet {
 
 #[derive(Debug)]
 struct Candidate {
-    bucket: usize,
     heads: [(u64, u64); 2],
     index: usize,
 }
@@ -91,35 +90,27 @@ pub fn head(s: &[u8]) -> u64 {
 
 impl FieldSet {
     pub fn new(names: Vec<String>) -> FieldSet {
-        let candidates: Vec<Candidate> = names
-            .iter()
-            .enumerate()
-            .map(|(index, name)| {
+        // The bucket of `NAME=`'s first two bytes.
+        let bucket = |name: &str| match name.as_bytes() {
+            [] => pair(b'=', 0),
+            [a] => pair(*a, b'='),
+            [a, b, ..] => pair(*a, *b),
+        };
+        // Bucket by bucket: a set has few names, and no sort is linked in.
+        let mut starts = vec![0u32; BUCKETS + 1];
+        let mut candidates = Vec::new();
+        for (b, start) in starts.iter_mut().enumerate().take(BUCKETS) {
+            *start = candidates.len() as u32;
+            for (index, name) in names.iter().enumerate().filter(|(_, n)| bucket(n) == b) {
                 let prefix = format!("{name}=");
                 let p = prefix.as_bytes();
-                Candidate {
-                    bucket: pair(p[0], p.get(1).copied().unwrap_or(0)),
+                candidates.push(Candidate {
                     heads: [masked_head(p, 0), masked_head(p, 8)],
                     index,
-                }
-            })
-            .collect();
-        let mut starts = vec![0u32; BUCKETS + 1];
-        for c in &candidates {
-            starts[c.bucket + 1] += 1;
+                });
+            }
         }
-        for b in 0..BUCKETS {
-            starts[b + 1] += starts[b];
-        }
-        // Each in its bucket's place (a counting sort).
-        let mut next = starts.clone();
-        let mut slots: Vec<Option<Candidate>> = candidates.iter().map(|_| None).collect();
-        for c in candidates {
-            let at = &mut next[c.bucket];
-            slots[*at as usize] = Some(c);
-            *at += 1;
-        }
-        let candidates = slots.into_iter().flatten().collect();
+        starts[BUCKETS] = candidates.len() as u32;
         FieldSet {
             names,
             starts,
